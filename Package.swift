@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "register-platform",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "register", targets: ["register"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        .target(name: "EventLog", dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "EventLogSQLite", dependencies: ["EventLog", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
+        .target(name: "EventLogPostgres", dependencies: [
+            "EventLog",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "Register", dependencies: ["EventLog"], swiftSettings: swiftSettings),
+        .target(name: "Projections", dependencies: ["EventLog"], path: "Projections", swiftSettings: swiftSettings),
+        .target(name: "RegisterServer", dependencies: ["Register", "Projections", "EventLogSQLite", "EventLogPostgres", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: swiftSettings),
+        .executableTarget(name: "register", dependencies: ["RegisterServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .testTarget(name: "EventLogTests", dependencies: [
+            "EventLog",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "EventLogStoreTests", dependencies: [
+            "EventLog", "EventLogSQLite", "EventLogPostgres",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], swiftSettings: swiftSettings),
+    ]
+)

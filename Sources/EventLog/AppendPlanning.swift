@@ -1,0 +1,98 @@
+import Foundation
+
+/// What a store knows about an event id that is already in the log.
+public struct ExistingEvent: Sendable, Hashable {
+    public var position: LogPosition
+    public var stream: StreamRef
+    public var streamVersion: Int64
+    public var eventType: String
+    public init(position: LogPosition, stream: StreamRef, streamVersion: Int64, eventType: String) {
+        self.position = position
+        self.stream = stream
+        self.streamVersion = streamVersion
+        self.eventType = eventType
+    }
+}
+
+/// The rows a store writes for one append, and the head after it.
+public struct AppendPlan: Sendable {
+    public var events: [RecordedEvent]
+    public var head: LogHead
+    public var result: AppendResult
+}
+
+/// The store-independent part of an append: validation, idempotency, expected versions, positions and hashes.
+///
+/// A store calls it while it holds the tenant's append lock, with the head and stream versions it read under
+/// that lock, then writes `plan.events` and `plan.head` in the same transaction.
+public enum AppendPlanning {
+    /// Checks the batch before any database work; both stores refuse exactly the same input.
+    public static func validate(_ events: [ProposedEvent], metadata: EventMetadata) throws(EventLogError) {
+        try AppendValidation.check(events, metadata: metadata)
+    }
+
+    /// The streams whose current versions the plan needs.
+    public static func streams(of events: [ProposedEvent], expecting: [StreamRef: ExpectedVersion]) -> [StreamRef] {
+        var seen = Set<StreamRef>()
+        var ordered: [StreamRef] = []
+        for stream in events.map(\.stream) + expecting.keys.sorted(by: { $0.description < $1.description }) where seen.insert(stream).inserted {
+            ordered.append(stream)
+        }
+        return ordered
+    }
+
+    /// Resolves a batch whose event ids are (partly) in the log already.
+    /// - Returns: the original result when the whole batch was appended before; nil when none of it was.
+    /// - Throws: `eventIDConflict` when only part of it was, or an id belongs to a different event.
+    public static func resolveRetry(_ events: [ProposedEvent], existing: [UUID: ExistingEvent]) throws(EventLogError) -> AppendResult? {
+        guard !existing.isEmpty else { return nil }
+        var positions: [LogPosition] = []
+        var versions: [Int64] = []
+        for event in events {
+            let id = event.eventID.uuidString.lowercased()
+            guard let found = existing[event.eventID] else {
+                throw EventLogError(.eventIDConflict, "part of this batch was appended before (not event \(id)); a retried batch must be identical to the original")
+            }
+            guard found.stream == event.stream, found.eventType == event.eventType else {
+                throw EventLogError(.eventIDConflict, "event id \(id) is already used at position \(found.position) by a different event")
+            }
+            positions.append(found.position)
+            versions.append(found.streamVersion)
+        }
+        return AppendResult(positions: positions, streamVersions: versions, deduplicated: true)
+    }
+
+    /// Assigns positions, stream versions, the recording time and hashes after `head`.
+    /// - Parameters:
+    ///   - currentVersions: the last version of each stream in `streams(of:expecting:)` (absent means no stream).
+    ///   - now: the store's clock; the recorded time never goes below the head's, so it is monotonic per tenant.
+    public static func plan(_ events: [ProposedEvent], tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
+                            head: LogHead, currentVersions: [StreamRef: Int64], now: Timestamp) throws(EventLogError) -> AppendPlan {
+        for (stream, expected) in expecting.sorted(by: { $0.key.description < $1.key.description }) {
+            let current = currentVersions[stream] ?? 0
+            guard expected.admits(current: current) else {
+                let actual = current == 0 ? "does not exist" : "is at version \(current)"
+                throw EventLogError(.wrongExpectedVersion, "stream \(stream) \(actual), but the append expected \(expected)")
+            }
+        }
+        var versions = currentVersions
+        var previous = head
+        let recordedAt = max(now, head.recordedAt)
+        var recorded: [RecordedEvent] = []
+        recorded.reserveCapacity(events.count)
+        for event in events {
+            let version = (versions[event.stream] ?? 0) + 1
+            versions[event.stream] = version
+            var row = RecordedEvent(
+                tenant: tenant, position: previous.position.next, eventID: event.eventID, stream: event.stream, streamVersion: version,
+                eventType: event.eventType, schemaVersion: event.schemaVersion, recordedAt: recordedAt, actor: metadata.actor,
+                correlationID: metadata.correlationID, causationID: metadata.causationID, subjects: event.subjects,
+                payload: event.payload, previousHash: previous.hash, hash: .genesis)
+            row.hash = HashChain.hash(of: row)
+            previous = LogHead(position: row.position, hash: row.hash, recordedAt: recordedAt)
+            recorded.append(row)
+        }
+        let result = AppendResult(positions: recorded.map(\.position), streamVersions: recorded.map(\.streamVersion), deduplicated: false)
+        return AppendPlan(events: recorded, head: previous, result: result)
+    }
+}

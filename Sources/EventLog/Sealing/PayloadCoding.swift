@@ -1,0 +1,46 @@
+import Foundation
+
+/// Encodes an event payload to JSON with every `Personal` field sealed under its subject's key.
+public struct PayloadSealer: Sendable {
+    public let keys: SubjectKeys
+    public init(keys: SubjectKeys) { self.keys = keys }
+
+    /// The payload's JSON bytes (keys sorted), refused if an identity code would still be in clear.
+    public func seal<Payload: Encodable>(_ payload: Payload) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.userInfo[.registerSubjectKeys] = keys
+        let data = try encoder.encode(payload)
+        let leaked = data.withUnsafeBytes { PlaintextGuard.containsIdentityCode($0.bindMemory(to: UInt8.self)) }
+        if leaked {
+            throw EventLogError(.personalDataInClear, "the payload holds a personal identity code outside a sealed field")
+        }
+        return data
+    }
+}
+
+/// Decodes an event payload, opening sealed fields with the subjects' keys; shredded subjects' fields read as erased.
+public struct PayloadOpener: Sendable {
+    public let keys: SubjectKeys?
+    /// With `keys` nil, sealed fields stay sealed.
+    public init(keys: SubjectKeys?) { self.keys = keys }
+
+    public func open<Payload: Decodable>(_ type: Payload.Type, from data: Data) throws -> Payload {
+        let decoder = JSONDecoder()
+        if let keys { decoder.userInfo[.registerSubjectKeys] = keys }
+        return try decoder.decode(type, from: data)
+    }
+}
+
+extension KeyRing {
+    /// Seals a payload for an event about `subjects` (creating keys for new subjects).
+    public func seal<Payload: Encodable>(_ payload: Payload, subjects: [SubjectID], in tenant: TenantID) async throws -> Data {
+        try PayloadSealer(keys: try await sealingKeys(for: subjects, in: tenant)).seal(payload)
+    }
+
+    /// Decodes a recorded event's payload with its personal fields opened (or erased).
+    public func open<Payload: Decodable>(_ type: Payload.Type, from event: RecordedEvent) async throws -> Payload {
+        let keys = try await openingKeys(for: event.subjects, in: event.tenant)
+        return try PayloadOpener(keys: keys).open(type, from: event.payload)
+    }
+}

@@ -1,0 +1,141 @@
+import Crypto
+import Foundation
+
+/// A personal field of an event payload (a name, an identity code, an address), sealed under its subject's key.
+///
+/// In memory it is either open (`.clear`), still sealed (read without keys), or erased (the subject's key was
+/// shredded). In JSON it is always sealed: `{"$sealed": "v1.<subject>.<base64 of nonce‖ciphertext‖tag>"}`.
+/// Encoding needs the subjects' keys (`PayloadSealer`); decoding opens it when keys are given (`PayloadOpener`).
+public enum Personal<Value: Codable & Sendable>: Sendable {
+    case clear(Value, subject: SubjectID)
+    case sealed(SealedValue)
+    case erased(SubjectID)
+
+    /// The open value, or nil when sealed or erased.
+    public var value: Value? {
+        if case .clear(let value, _) = self { return value }
+        return nil
+    }
+
+    /// Whose field this is.
+    public var subject: SubjectID {
+        switch self {
+        case .clear(_, let subject), .erased(let subject): subject
+        case .sealed(let sealed): sealed.subject
+        }
+    }
+
+    /// True when the subject's key was shredded.
+    public var isErased: Bool {
+        if case .erased = self { return true }
+        return false
+    }
+}
+
+extension Personal: Equatable where Value: Equatable {}
+extension Personal: Hashable where Value: Hashable {}
+
+/// A sealed field as stored.
+public struct SealedValue: Sendable, Hashable {
+    public let subject: SubjectID
+    /// AES-GCM combined form: 12-byte nonce, ciphertext, 16-byte tag.
+    public let box: Data
+
+    static let prefix = "v1."
+
+    var text: String { "\(Self.prefix)\(subject).\(box.base64EncodedString())" }
+
+    init(subject: SubjectID, box: Data) {
+        self.subject = subject
+        self.box = box
+    }
+
+    init?(text: String) {
+        let parts = text.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "v1", let uuid = UUID(uuidString: String(parts[1])),
+              let box = Data(base64Encoded: String(parts[2])) else { return nil }
+        self.subject = SubjectID(uuid)
+        self.box = box
+    }
+}
+
+extension CodingUserInfoKey {
+    /// Carries `SubjectKeys` into a payload's encoder or decoder.
+    static let registerSubjectKeys = CodingUserInfoKey(rawValue: "register.subjectKeys")!
+}
+
+private enum SealedCodingKeys: String, CodingKey {
+    case sealed = "$sealed"
+}
+
+extension Personal: Codable {
+    public func encode(to encoder: any Encoder) throws {
+        let sealed: SealedValue
+        switch self {
+        case .sealed(let value):
+            sealed = value
+        case .erased(let subject):
+            throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath, debugDescription: "the field of erased subject \(subject) cannot be recorded again"))
+        case .clear(let value, let subject):
+            guard let keys = encoder.userInfo[.registerSubjectKeys] as? SubjectKeys else {
+                throw EncodingError.invalidValue(subject, .init(codingPath: encoder.codingPath, debugDescription: "personal fields are encoded only by PayloadSealer"))
+            }
+            guard case .available(let key)? = keys[subject] else {
+                throw EncodingError.invalidValue(subject, .init(codingPath: encoder.codingPath, debugDescription: "subject \(subject) is not among the event's subjects, or has been erased"))
+            }
+            let plain = try FieldCoding.encode(value)
+            let box = try AES.GCM.seal(plain, using: key, authenticating: FieldCoding.aad(keys.tenant, subject))
+            guard let combined = box.combined else {
+                throw EncodingError.invalidValue(subject, .init(codingPath: encoder.codingPath, debugDescription: "sealing failed"))
+            }
+            sealed = SealedValue(subject: subject, box: combined)
+        }
+        var container = encoder.container(keyedBy: SealedCodingKeys.self)
+        try container.encode(sealed.text, forKey: .sealed)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: SealedCodingKeys.self)
+        let text = try container.decode(String.self, forKey: .sealed)
+        guard let sealed = SealedValue(text: text) else {
+            throw DecodingError.dataCorruptedError(forKey: .sealed, in: container, debugDescription: "not a sealed value")
+        }
+        guard let keys = decoder.userInfo[.registerSubjectKeys] as? SubjectKeys else {
+            self = .sealed(sealed)
+            return
+        }
+        switch keys[sealed.subject] {
+        case .erased?:
+            self = .erased(sealed.subject)
+        case .available(let key)?:
+            let plain: Data
+            do {
+                plain = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed.box), using: key, authenticating: FieldCoding.aad(keys.tenant, sealed.subject))
+            } catch {
+                throw DecodingError.dataCorruptedError(forKey: .sealed, in: container, debugDescription: "a sealed field of subject \(sealed.subject) does not open: it was altered or belongs to another tenant")
+            }
+            self = .clear(try FieldCoding.decode(Value.self, from: plain), subject: sealed.subject)
+        case nil:
+            // No key row at all: the key was never created, so nothing could have been sealed with it,
+            // unless the row was removed behind the log's back. Either way the value is gone.
+            self = .erased(sealed.subject)
+        }
+    }
+}
+
+enum FieldCoding {
+    static func aad(_ tenant: TenantID, _ subject: SubjectID) -> Data {
+        Data("register.field.v1|\(tenant.rawValue)|\(subject)".utf8)
+    }
+
+    // Strings (most personal fields) skip the JSON round trip: this is the hot path of a catch-up read.
+    static func encode<Value: Encodable>(_ value: Value) throws -> Data {
+        if let string = value as? String { return Data(string.utf8) }
+        return try JSONEncoder().encode(value)
+    }
+
+    static func decode<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
+        if Value.self == String.self, let string = String(data: data, encoding: .utf8) as? Value { return string }
+        return try JSONDecoder().decode(Value.self, from: data)
+    }
+}

@@ -1,0 +1,270 @@
+import EventLog
+import Logging
+import PostgresNIO
+
+/// Versioned migrations of the PostgreSQL store, applied by `PostgresMigrator` as the schema's owner.
+///
+/// Never edit a registered migration: append the next one. Each is a list of single statements (the extended
+/// query protocol runs one statement at a time).
+///
+/// Layout: everything lives in the schema `register`. Every key starts with `tenant_id`, the distribution column
+/// for Citus (see docs/operations.md); no table references another across tenants.
+enum PostgresSchema {
+    struct Migration {
+        let version: Int
+        let name: String
+        let statements: [String]
+    }
+
+    static let migrations: [Migration] = [eventLog]
+
+    /// The version this build reads and writes.
+    static var currentVersion: Int { migrations.map(\.version).max() ?? 0 }
+
+    static let eventLog = Migration(version: 1, name: "event log, keys, row-level security, append-only triggers", statements: [
+        """
+        CREATE TABLE register.tenants (
+            tenant_id text PRIMARY KEY,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        // The head row is the per-tenant append lock (SELECT … FOR UPDATE) and records the last position and hash.
+        """
+        CREATE TABLE register.log_heads (
+            tenant_id text PRIMARY KEY REFERENCES register.tenants (tenant_id),
+            last_pos bigint NOT NULL CHECK (last_pos >= 0),
+            last_hash bytea NOT NULL CHECK (length(last_hash) = 32),
+            last_recorded_at_us bigint NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE register.log_events (
+            tenant_id text NOT NULL,
+            pos bigint NOT NULL CHECK (pos >= 1),
+            event_id uuid NOT NULL,
+            stream_type text NOT NULL,
+            stream_id text NOT NULL,
+            stream_version bigint NOT NULL CHECK (stream_version >= 1),
+            event_type text NOT NULL,
+            schema_version integer NOT NULL,
+            recorded_at_us bigint NOT NULL,
+            actor_user text NOT NULL,
+            actor_role text NOT NULL,
+            correlation_id uuid,
+            causation_id uuid,
+            subjects uuid[] NOT NULL,
+            payload bytea NOT NULL,
+            prev_hash bytea NOT NULL,
+            hash bytea NOT NULL,
+            PRIMARY KEY (tenant_id, pos),
+            CONSTRAINT log_events_event_id UNIQUE (tenant_id, event_id),
+            CONSTRAINT log_events_stream UNIQUE (tenant_id, stream_type, stream_id, stream_version)
+        )
+        """,
+        """
+        CREATE TABLE register.tenant_keys (
+            tenant_id text PRIMARY KEY REFERENCES register.tenants (tenant_id),
+            master_key_id text NOT NULL,
+            wrapped_key bytea NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        // A shredded key keeps its row as a tombstone (no key, the time of shredding), so it is never re-created.
+        """
+        CREATE TABLE register.subject_keys (
+            tenant_id text NOT NULL REFERENCES register.tenants (tenant_id),
+            subject_id uuid NOT NULL,
+            wrapped_key bytea,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            shredded_at_us bigint,
+            PRIMARY KEY (tenant_id, subject_id),
+            CHECK ((wrapped_key IS NULL) = (shredded_at_us IS NOT NULL))
+        )
+        """,
+        // Dead tuples of shredded keys are vacuumed away promptly.
+        "ALTER TABLE register.subject_keys SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0)",
+
+        // Append-only, enforced by the database for every role; only a superuser can switch triggers off.
+        """
+        CREATE FUNCTION register.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'register: % on % is refused: %', TG_OP, TG_TABLE_NAME, TG_ARGV[0]
+                USING ERRCODE = 'insufficient_privilege';
+        END
+        $$
+        """,
+        """
+        CREATE FUNCTION register.check_head_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.last_pos < OLD.last_pos THEN
+                RAISE EXCEPTION 'register: a log head only moves forward' USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """,
+        """
+        CREATE FUNCTION register.check_subject_key_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF OLD.shredded_at_us IS NOT NULL OR NEW.wrapped_key IS NOT NULL OR NEW.shredded_at_us IS NULL
+               OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.subject_id IS DISTINCT FROM OLD.subject_id THEN
+                RAISE EXCEPTION 'register: a subject key can only be shredded' USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """,
+        "CREATE TRIGGER log_events_append_only BEFORE UPDATE OR DELETE ON register.log_events FOR EACH ROW EXECUTE FUNCTION register.refuse_change('the event log is append-only')",
+        "CREATE TRIGGER log_events_no_truncate BEFORE TRUNCATE ON register.log_events FOR EACH STATEMENT EXECUTE FUNCTION register.refuse_change('the event log is append-only')",
+        "CREATE TRIGGER log_heads_forward_only BEFORE UPDATE ON register.log_heads FOR EACH ROW EXECUTE FUNCTION register.check_head_update()",
+        "CREATE TRIGGER log_heads_no_delete BEFORE DELETE ON register.log_heads FOR EACH ROW EXECUTE FUNCTION register.refuse_change('a log head is never removed')",
+        "CREATE TRIGGER log_heads_no_truncate BEFORE TRUNCATE ON register.log_heads FOR EACH STATEMENT EXECUTE FUNCTION register.refuse_change('a log head is never removed')",
+        "CREATE TRIGGER tenants_fixed BEFORE UPDATE OR DELETE ON register.tenants FOR EACH ROW EXECUTE FUNCTION register.refuse_change('tenants are never renamed or removed')",
+        "CREATE TRIGGER tenants_no_truncate BEFORE TRUNCATE ON register.tenants FOR EACH STATEMENT EXECUTE FUNCTION register.refuse_change('tenants are never removed')",
+        "CREATE TRIGGER tenant_keys_fixed BEFORE UPDATE OR DELETE ON register.tenant_keys FOR EACH ROW EXECUTE FUNCTION register.refuse_change('a tenant key is never replaced or removed')",
+        "CREATE TRIGGER tenant_keys_no_truncate BEFORE TRUNCATE ON register.tenant_keys FOR EACH STATEMENT EXECUTE FUNCTION register.refuse_change('a tenant key is never removed')",
+        "CREATE TRIGGER subject_keys_shred_only BEFORE UPDATE ON register.subject_keys FOR EACH ROW EXECUTE FUNCTION register.check_subject_key_update()",
+        "CREATE TRIGGER subject_keys_no_delete BEFORE DELETE ON register.subject_keys FOR EACH ROW EXECUTE FUNCTION register.refuse_change('a subject key is shredded, never deleted')",
+        "CREATE TRIGGER subject_keys_no_truncate BEFORE TRUNCATE ON register.subject_keys FOR EACH STATEMENT EXECUTE FUNCTION register.refuse_change('a subject key is shredded, never deleted')",
+    ] + ["log_heads", "log_events", "tenant_keys", "subject_keys"].flatMap { table in
+        // FORCE: the policy binds the table owner too; only superusers and BYPASSRLS roles are exempt.
+        [
+            "ALTER TABLE register.\(table) ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE register.\(table) FORCE ROW LEVEL SECURITY",
+            """
+            CREATE POLICY tenant_isolation ON register.\(table)
+                USING (tenant_id = current_setting('register.tenant_id', true))
+                WITH CHECK (tenant_id = current_setting('register.tenant_id', true))
+            """,
+        ]
+    })
+
+    /// Privileges of the application role: read and append the log, never change or remove it. Re-applied on every
+    /// migration run, so a new application role gets exactly these.
+    static func grants(to role: String) -> [String] {
+        [
+            "REVOKE ALL ON ALL TABLES IN SCHEMA register FROM PUBLIC",
+            "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA register FROM PUBLIC",
+            "GRANT USAGE ON SCHEMA register TO \(role)",
+            "REVOKE ALL ON ALL TABLES IN SCHEMA register FROM \(role)",
+            "GRANT SELECT ON register.schema_migrations TO \(role)",
+            "GRANT SELECT, INSERT ON register.tenants TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE (last_pos, last_hash, last_recorded_at_us) ON register.log_heads TO \(role)",
+            "GRANT SELECT, INSERT ON register.log_events TO \(role)",
+            "GRANT SELECT, INSERT ON register.tenant_keys TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE (wrapped_key, shredded_at_us) ON register.subject_keys TO \(role)",
+        ]
+    }
+}
+
+/// Applies pending migrations as the schema's owner and grants the application role its privileges.
+public struct PostgresMigrator: Sendable {
+    public let ownerURL: PostgresConnectionURL
+    public let applicationRole: String
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - ownerURL: connects as the role that owns (or will own) the `register` schema; never a superuser in production.
+    ///   - applicationRole: the role the service connects as; it must exist (`ops/postgres` creates it).
+    public init(ownerURL: PostgresConnectionURL, applicationRole: String, logger: Logger) throws(EventLogError) {
+        guard Self.isValidRoleName(applicationRole) else {
+            throw EventLogError(.invalidArgument, "a role name is 1–63 characters of a-z, 0-9 and '_', starting with a letter or '_'")
+        }
+        self.ownerURL = ownerURL
+        self.applicationRole = applicationRole
+        self.logger = logger
+    }
+
+    /// Role names are interpolated into DDL (identifiers cannot be bound), so only a strict form is accepted.
+    static func isValidRoleName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...63).contains(bytes.count), let first = bytes.first, (first >= 0x61 && first <= 0x7A) || first == 0x5F else { return false }
+        return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
+    }
+
+    /// Applies what is pending, in one transaction under an advisory lock (concurrent runs wait, then find nothing to do).
+    /// - Returns: the versions applied now.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        let connection = try await PostgresConnection.connect(configuration: ownerURL.connectionConfiguration(), id: 1, logger: logger)
+        do {
+            let applied = try await run(on: connection)
+            try await connection.close()
+            return applied
+        } catch {
+            try? await connection.close()
+            throw Self.describe(error)
+        }
+    }
+
+    private func run(on connection: PostgresConnection) async throws -> [Int] {
+        let role = applicationRole
+        let roleExists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger)
+        var exists = false
+        for try await _ in roleExists { exists = true }
+        guard exists else {
+            throw EventLogError(.schemaMismatch, "the application role '\(role)' does not exist; create it first (ops/postgres shows how)")
+        }
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext('register.migrations'))", logger: logger)
+            try await connection.query("CREATE SCHEMA IF NOT EXISTS register", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS register.schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: logger)
+            var done = Set<Int>()
+            for try await version in try await connection.query("SELECT version FROM register.schema_migrations", logger: logger).decode(Int.self) {
+                done.insert(version)
+            }
+            if let newest = done.max(), newest > PostgresSchema.currentVersion {
+                throw EventLogError(.schemaMismatch, "the database is at schema version \(newest), newer than this build's \(PostgresSchema.currentVersion); upgrade register")
+            }
+            var applied: [Int] = []
+            for migration in PostgresSchema.migrations where !done.contains(migration.version) {
+                logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO register.schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+                applied.append(migration.version)
+            }
+            for statement in PostgresSchema.grants(to: role) {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+            try await connection.query("COMMIT", logger: logger)
+            return applied
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    static func describe(_ error: any Error) -> any Error {
+        if error is EventLogError { return error }
+        return EventLogError(.storageFailure, "the migration failed: \(PostgresErrors.summary(of: error))", underlying: error)
+    }
+}
+
+enum PostgresErrors {
+    /// The server's message and SQLSTATE, which name objects but never row contents; other errors by type only.
+    static func summary(of error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+                return message + state
+            }
+            return "\(error.code)"
+        }
+        if let error = error as? PostgresTransactionError {
+            if let inner = error.closureError ?? error.beginError ?? error.commitError { return summary(of: inner) }
+        }
+        return "\(type(of: error))"
+    }
+
+    static func sqlState(of error: any Error) -> String? {
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] }
+        if let error = error as? PostgresTransactionError, let inner = error.closureError ?? error.commitError { return sqlState(of: inner) }
+        return nil
+    }
+}

@@ -1,0 +1,227 @@
+import EventLog
+import Foundation
+import GRDB
+
+/// The embedded event store: one SQLite file in WAL mode with `synchronous=FULL`, through a GRDB `DatabasePool`
+/// (one writer, concurrent readers on snapshots).
+///
+/// Every append is one `BEGIN IMMEDIATE` transaction on the single writer, so appends are serialised — per tenant
+/// and, in this store, across tenants too — and positions commit in order. Readers never block the writer.
+public final class SQLiteEventStore: EventStore {
+    let pool: DatabasePool
+    /// The database file.
+    public let path: String
+    public let wakeups = LogWakeups()
+
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// - Throws: `schemaMismatch` if the file was written by a newer build.
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        var configuration = Configuration()
+        // Other processes (the CLI next to a running server) may hold the write lock briefly.
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in
+            // FULL: a commit is on disk before the append returns. secure_delete: a shredded key's bytes are
+            // overwritten in the file rather than left in free pages.
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            let migrator = SQLiteSchema.migrator
+            if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
+                throw EventLogError(.schemaMismatch, "the database was written by a newer version of register; upgrade before opening it")
+            }
+            try migrator.migrate(pool)
+        } catch let error as EventLogError {
+            throw error
+        } catch {
+            throw EventLogError(.storageFailure, "the embedded database cannot be opened", underlying: error)
+        }
+    }
+
+    /// Closes the database; later calls fail.
+    public func close() throws { try pool.close() }
+
+    // MARK: Appending
+
+    public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
+        try AppendPlanning.validate(events, metadata: metadata)
+        let result = try await write { db in
+            try Self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, db)
+        }
+        if !result.deduplicated { wakeups.signal(tenant) }
+        return result
+    }
+
+    static func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion], _ db: Database) throws -> AppendResult {
+        if let retry = try AppendPlanning.resolveRetry(events, existing: existingEvents(events, in: tenant, db)) {
+            return retry
+        }
+        let head = try loadHead(of: tenant, db) ?? {
+            try registerTenant(tenant, db)
+            return .empty
+        }()
+        var versions: [StreamRef: Int64] = [:]
+        let versionStatement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
+        for stream in AppendPlanning.streams(of: events, expecting: expecting) {
+            if let version = try Int64.fetchOne(versionStatement, arguments: [tenant.rawValue, stream.type, stream.id]) {
+                versions[stream] = version
+            }
+        }
+        let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head, currentVersions: versions, now: .now())
+        try insert(plan.events, db)
+        try storeHead(plan.head, of: tenant, db)
+        return plan.result
+    }
+
+    static func insert(_ events: [RecordedEvent], _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO log_events (tenant_id, pos, event_id, stream_type, stream_id, stream_version, event_type, schema_version,
+                recorded_at_us, actor_user, actor_role, correlation_id, causation_id, subjects, payload, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for event in events {
+            try statement.execute(arguments: [
+                event.tenant.rawValue, event.position.rawValue, StorageCoding.bytes(of: event.eventID), event.stream.type, event.stream.id,
+                event.streamVersion, event.eventType, event.schemaVersion, event.recordedAt.rawValue, event.actor.userID, event.actor.role,
+                event.correlationID.map(StorageCoding.bytes(of:)), event.causationID.map(StorageCoding.bytes(of:)),
+                StorageCoding.bytes(of: event.subjects), event.payload, Data(event.previousHash.bytes), Data(event.hash.bytes),
+            ])
+        }
+    }
+
+    static func existingEvents(_ events: [ProposedEvent], in tenant: TenantID, _ db: Database) throws -> [UUID: ExistingEvent] {
+        let statement = try db.cachedStatement(sql: "SELECT pos, stream_type, stream_id, stream_version, event_type FROM log_events WHERE tenant_id = ? AND event_id = ?")
+        var found: [UUID: ExistingEvent] = [:]
+        for event in events {
+            if let row = try Row.fetchOne(statement, arguments: [tenant.rawValue, StorageCoding.bytes(of: event.eventID)]) {
+                found[event.eventID] = ExistingEvent(position: LogPosition(row[0] as Int64), stream: StreamRef(uncheckedType: row[1], id: row[2]),
+                                                     streamVersion: row[3], eventType: row[4])
+            }
+        }
+        return found
+    }
+
+    static func loadHead(of tenant: TenantID, _ db: Database) throws -> LogHead? {
+        let statement = try db.cachedStatement(sql: "SELECT last_pos, last_hash, last_recorded_at_us FROM log_heads WHERE tenant_id = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [tenant.rawValue]) else { return nil }
+        return LogHead(position: LogPosition(row[0] as Int64), hash: EventDigest(unchecked: [UInt8](row[1] as Data)), recordedAt: Timestamp(rawValue: row[2]))
+    }
+
+    static func storeHead(_ head: LogHead, of tenant: TenantID, _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO log_heads (tenant_id, last_pos, last_hash, last_recorded_at_us) VALUES (?, ?, ?, ?)
+            ON CONFLICT (tenant_id) DO UPDATE SET last_pos = excluded.last_pos, last_hash = excluded.last_hash,
+                last_recorded_at_us = excluded.last_recorded_at_us
+            """)
+        try statement.execute(arguments: [tenant.rawValue, head.position.rawValue, Data(head.hash.bytes), head.recordedAt.rawValue])
+    }
+
+    static func registerTenant(_ tenant: TenantID, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO tenants (tenant_id, created_at_us) VALUES (?, ?)", arguments: [tenant.rawValue, Timestamp.now().rawValue])
+    }
+
+    // MARK: Reading
+
+    public func read(_ tenant: TenantID, after position: LogPosition, through: LogPosition?, limit: Int, filter: EventFilter) async throws -> [RecordedEvent] {
+        var sql = "SELECT \(Self.columns) FROM log_events WHERE tenant_id = ? AND pos > ?"
+        var arguments: StatementArguments = [tenant.rawValue, position.rawValue]
+        if let through {
+            sql += " AND pos <= ?"
+            arguments += [through.rawValue]
+        }
+        if let types = filter.eventTypes {
+            sql += " AND event_type IN (\(Array(repeating: "?", count: types.count).joined(separator: ",")))"
+            arguments += StatementArguments(types.sorted())
+        }
+        if let types = filter.streamTypes {
+            sql += " AND stream_type IN (\(Array(repeating: "?", count: types.count).joined(separator: ",")))"
+            arguments += StatementArguments(types.sorted())
+        }
+        sql += " ORDER BY pos LIMIT ?"
+        arguments += [max(0, limit)]
+        let query = sql
+        let bound = arguments
+        return try await read { db in
+            try Array(Row.fetchCursor(db.cachedStatement(sql: query), arguments: bound).map { Self.event(from: $0, tenant: tenant) })
+        }
+    }
+
+    public func readStream(_ stream: StreamRef, of tenant: TenantID, afterVersion: Int64, limit: Int) async throws -> [RecordedEvent] {
+        try await read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT \(Self.columns) FROM log_events
+                WHERE tenant_id = ? AND stream_type = ? AND stream_id = ? AND stream_version > ? ORDER BY stream_version LIMIT ?
+                """)
+            return try Array(Row.fetchCursor(statement, arguments: [tenant.rawValue, stream.type, stream.id, afterVersion, max(0, limit)])
+                .map { Self.event(from: $0, tenant: tenant) })
+        }
+    }
+
+    public func head(of tenant: TenantID) async throws -> LogHead {
+        try await read { db in try Self.loadHead(of: tenant, db) ?? .empty }
+    }
+
+    public func tenants() async throws -> [TenantID] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT tenant_id FROM tenants ORDER BY tenant_id").map(TenantID.init(unchecked:))
+        }
+    }
+
+    static let columns = """
+        pos, event_id, stream_type, stream_id, stream_version, event_type, schema_version, recorded_at_us, actor_user, actor_role,
+        correlation_id, causation_id, subjects, payload, prev_hash, hash
+        """
+
+    static func event(from row: Row, tenant: TenantID) -> RecordedEvent {
+        let eventID: Data = row[1]
+        let correlation: Data? = row[10]
+        let causation: Data? = row[11]
+        let previous: Data = row[14]
+        let hash: Data = row[15]
+        return RecordedEvent(
+            tenant: tenant, position: LogPosition(row[0] as Int64), eventID: StorageCoding.uuid(from: eventID) ?? UUID(uuid: UUID_NULL),
+            stream: StreamRef(uncheckedType: row[2], id: row[3]), streamVersion: row[4], eventType: row[5], schemaVersion: row[6],
+            recordedAt: Timestamp(rawValue: row[7]), actor: Actor(unchecked: row[8], role: row[9]),
+            correlationID: correlation.flatMap(StorageCoding.uuid(from:)), causationID: causation.flatMap(StorageCoding.uuid(from:)),
+            subjects: StorageCoding.subjects(from: row[12]), payload: row[13],
+            previousHash: EventDigest(unchecked: [UInt8](previous)), hash: EventDigest(unchecked: [UInt8](hash)))
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction on the writer; any error rolls everything back.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw EventLogError(.storageFailure, "the transaction produced no result") }
+                return result
+            }
+        } catch let error as EventLogError {
+            throw error
+        } catch {
+            throw EventLogError(.storageFailure, "the embedded database failed to write", underlying: error)
+        }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as EventLogError {
+            throw error
+        } catch {
+            throw EventLogError(.storageFailure, "the embedded database failed to read", underlying: error)
+        }
+    }
+}
+
+private let UUID_NULL: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)

@@ -1,0 +1,58 @@
+import EventLog
+import Foundation
+import Testing
+
+/// Looks for personal data in clear where an attacker with the database files would look.
+enum PlaintextScan {
+    /// Expects none of `secrets`, and no identity-code-shaped token at all, in the store's files:
+    /// the SQLite database and its WAL, or a `pg_dump` of the PostgreSQL schema (bytea both as text and as hex).
+    static func expectNone(of secrets: [String], in fixture: StoreFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let blobs: [(String, Data)]
+        switch fixture.kind {
+        case .sqlite:
+            let path = try #require(fixture.sqlitePath)
+            blobs = [path, path + "-wal"].compactMap { file in FileManager.default.contents(atPath: file).map { (file, $0) } }
+            #expect(blobs.count == 2, "both the database and its WAL exist", sourceLocation: sourceLocation)
+        case .postgres:
+            blobs = [("pg_dump", try pgDump(try #require(fixture.postgres)))]
+        }
+        for (name, blob) in blobs {
+            let bytes = [UInt8](blob)
+            #expect(!PlaintextGuard.containsIdentityCode(bytes), "\(name) holds an identity code in clear", sourceLocation: sourceLocation)
+            for secret in secrets {
+                let utf8 = Array(secret.utf8)
+                let hex = Array(utf8.map { String(format: "%02x", $0) }.joined().utf8)
+                #expect(!contains(bytes, utf8) && !contains(bytes, hex), "\(name) holds a personal value in clear", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return false }
+        let first = needle[0]
+        var index = 0
+        while index <= haystack.count - needle.count {
+            if haystack[index] == first, Array(haystack[index..<index + needle.count]) == needle { return true }
+            index += 1
+        }
+        return false
+    }
+
+    /// Every row of the register schema as `pg_dump --data-only` writes it.
+    static func pgDump(_ database: PostgresTestDatabase) throws -> Data {
+        let bin = ProcessInfo.processInfo.environment["REGISTER_TEST_PG_BIN"].map { $0 + "/pg_dump" } ?? "/usr/bin/pg_dump"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: bin)
+        process.arguments = ["--data-only", "--schema=register", "-h", database.superuser.host, "-p", String(database.superuser.port),
+                             "-U", database.superuser.username, "-d", database.name]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "pg_dump succeeded")
+        #expect(data.count > 1_000, "the dump holds the log")
+        return data
+    }
+}
