@@ -35,15 +35,39 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .target(name: "Register", dependencies: ["EventLog"], swiftSettings: swiftSettings),
         .target(name: "Projections", dependencies: ["EventLog"], path: "Projections", swiftSettings: swiftSettings),
-        .target(name: "RegisterServer", dependencies: ["Register", "Projections", "EventLogSQLite", "EventLogPostgres", .product(name: "Hummingbird", package: "hummingbird")], swiftSettings: swiftSettings),
-        .executableTarget(name: "register", dependencies: ["RegisterServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .target(name: "RegisterServer", dependencies: [
+            "Register", "Projections", "EventLogSQLite", "EventLogPostgres",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], resources: [.copy("Resources/openapi.yaml")], swiftSettings: swiftSettings),
+        .executableTarget(name: "register", dependencies: [
+            "RegisterServer", "EventLog", "EventLogPostgres",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: swiftSettings),
         .testTarget(name: "EventLogTests", dependencies: [
             "EventLog",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], swiftSettings: swiftSettings),
+        .testTarget(name: "RegisterTests", dependencies: ["Register"], swiftSettings: swiftSettings),
+        .testTarget(name: "RegisterServerTests", dependencies: [
+            "RegisterServer", "EventLog",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        // Runs the built `register` executable end to end; depending on it makes `swift test` build it.
+        .testTarget(name: "RegisterCLITests", dependencies: [
+            "register", "EventLog", "EventLogSQLite", "TestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: swiftSettings),
+        // Shared by the test targets: the PostgreSQL server that ops/test starts, synthetic people.
+        .target(name: "TestSupport", dependencies: [
+            "EventLog", "EventLogPostgres",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "EventLogStoreTests", dependencies: [
-            "EventLog", "EventLogSQLite", "EventLogPostgres",
+            "EventLog", "EventLogSQLite", "EventLogPostgres", "TestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),

@@ -25,7 +25,7 @@ extension EventStore {
     ///
     /// Also checks the stored head against the last event, so removing events at the end is detected too.
     /// - Parameter progress: called after each page with the number of events checked so far.
-    public func verifyChain(of tenant: TenantID, pageSize: Int = 5_000, progress: (@Sendable (Int) -> Void)? = nil) async throws -> ChainVerification {
+    public func verifyChain(of tenant: TenantID, pageSize: Int = 5_000, progress: ((Int) -> Void)? = nil) async throws -> ChainVerification {
         let storedHead = try await head(of: tenant)
         var verified = LogHead.empty
         var checked = 0

@@ -6,7 +6,8 @@
 /// count, and only as a whole token, so sealed (base64) data practically never matches by chance
 /// (below 1 in 10¹² per event).
 public enum PlaintextGuard {
-    static let checkCharacters = Array("0123456789ABCDEFHJKLMNPRSTUVWXY".utf8)
+    /// The check characters of the identity code, indexed by the nine digits modulo 31.
+    package static let checkCharacters = Array("0123456789ABCDEFHJKLMNPRSTUVWXY".utf8)
 
     /// Whether `bytes` contain an identity-code-shaped token with a valid check character.
     public static func containsIdentityCode(_ bytes: [UInt8]) -> Bool {

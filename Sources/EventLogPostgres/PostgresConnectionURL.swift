@@ -50,6 +50,19 @@ public struct PostgresConnectionURL: Sendable, CustomStringConvertible {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)?sslmode=\(tlsMode.rawValue)"
     }
 
+    /// The full URL, password included: for handing to another process, never for logs.
+    public var connectionString: String {
+        var components = URLComponents()
+        components.scheme = "postgres"
+        components.user = username
+        components.password = password
+        components.host = host
+        components.port = port
+        components.path = "/" + database
+        components.queryItems = [URLQueryItem(name: "sslmode", value: tlsMode.rawValue)]
+        return components.string ?? description
+    }
+
     /// The same server and credentials, another database.
     public func with(database: String) -> PostgresConnectionURL {
         var copy = self

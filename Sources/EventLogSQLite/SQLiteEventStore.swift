@@ -21,6 +21,10 @@ public final class SQLiteEventStore: EventStore {
         if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // Owner-only from the start; SQLite gives the WAL and shared-memory files the same permissions.
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         var configuration = Configuration()
         // Other processes (the CLI next to a running server) may hold the write lock briefly.
         configuration.busyMode = .timeout(30)

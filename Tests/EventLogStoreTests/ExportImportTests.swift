@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 /// A source and a target store for moving a log (SQLite → PostgreSQL is the expected use).

@@ -2,6 +2,7 @@ import EventLog
 import EventLogPostgres
 import Foundation
 import GRDB
+import TestSupport
 import Testing
 
 @Suite("Conformance: immutability and tamper evidence")

@@ -1,6 +1,7 @@
 import EventLog
 import EventLogPostgres
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("PostgreSQL: tenant isolation and notifications", .enabled(if: PostgresTestServer.shouldRun, Comment(rawValue: PostgresTestServer.skipReason)))

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 /// Looks for personal data in clear where an attacker with the database files would look.

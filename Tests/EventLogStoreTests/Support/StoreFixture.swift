@@ -2,6 +2,7 @@ import EventLog
 import EventLogPostgres
 import EventLogSQLite
 import Foundation
+import TestSupport
 import Testing
 
 /// The stores the conformance suite runs against.

@@ -2,30 +2,30 @@ import EventLog
 import Foundation
 
 /// A payload with personal fields, as the domain will write them.
-struct ChildRecorded: Codable, Equatable {
-    struct Address: Codable, Hashable, Sendable {
-        var street: String
-        var postalCode: String
-        var city: String
+public struct ChildRecorded: Codable, Equatable {
+    public struct Address: Codable, Hashable, Sendable {
+        public var street: String
+        public var postalCode: String
+        public var city: String
     }
 
-    var child: SubjectID
-    var guardian: SubjectID
-    var childName: Personal<String>
-    var identityCode: Personal<String>
-    var guardianName: Personal<String>
-    var address: Personal<Address>
-    var municipalityCode: String
+    public var child: SubjectID
+    public var guardian: SubjectID
+    public var childName: Personal<String>
+    public var identityCode: Personal<String>
+    public var guardianName: Personal<String>
+    public var address: Personal<Address>
+    public var municipalityCode: String
 }
 
 /// Distinctive synthetic people, so a scan of database files can tell whether any of them leaked.
-struct SyntheticPerson: Sendable {
-    let subject = SubjectID.random()
-    let name: String
-    let identityCode: String
-    let street: String
+public struct SyntheticPerson: Sendable {
+    public let subject = SubjectID.random()
+    public let name: String
+    public let identityCode: String
+    public let street: String
 
-    init(_ seed: Int) {
+    public init(_ seed: Int) {
         let tag = UUID().uuidString.prefix(8)
         name = "Aino\(tag) Virtanen\(seed)"
         identityCode = IdentityCodes.testCode(seed: seed)
@@ -33,12 +33,12 @@ struct SyntheticPerson: Sendable {
     }
 
     /// Every string that must never appear in clear in a database file.
-    var secrets: [String] { [name, identityCode, street] }
+    public var secrets: [String] { [name, identityCode, street] }
 }
 
-enum IdentityCodes {
+public enum IdentityCodes {
     /// A valid personal identity code in the temporary/test range (individual number 900–999), born in the 2010s.
-    static func testCode(seed: Int) -> String {
+    public static func testCode(seed: Int) -> String {
         let day = 1 + seed % 28, month = 1 + (seed / 28) % 12, year = 10 + (seed / 336) % 10
         let individual = 900 + (seed * 7) % 100
         let digits = String(format: "%02d%02d%02d%03d", day, month, year, individual)
@@ -49,7 +49,7 @@ enum IdentityCodes {
 
 extension ChildRecorded {
     /// A payload about `child` and `guardian` with every personal field open, to be sealed.
-    static func about(_ child: SyntheticPerson, guardian: SyntheticPerson) -> ChildRecorded {
+    public static func about(_ child: SyntheticPerson, guardian: SyntheticPerson) -> ChildRecorded {
         ChildRecorded(child: child.subject, guardian: guardian.subject,
                       childName: .clear(child.name, subject: child.subject),
                       identityCode: .clear(child.identityCode, subject: child.subject),

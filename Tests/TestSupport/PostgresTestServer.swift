@@ -8,16 +8,16 @@ import PostgresNIO
 ///
 /// Without the URL the PostgreSQL cases are left out and `PostgresAvailability` reports them as skipped;
 /// under CI (`CI=true`) they always run, so a missing server fails the run instead of passing it quietly.
-enum PostgresTestServer {
-    static let urlText = ProcessInfo.processInfo.environment["REGISTER_TEST_POSTGRES_URL"]
-    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
-    static var shouldRun: Bool { urlText != nil || isCI }
-    static let skipReason = "PostgreSQL suites skipped: REGISTER_TEST_POSTGRES_URL is not set (ops/test starts a server and sets it)"
+public enum PostgresTestServer {
+    public static let urlText = ProcessInfo.processInfo.environment["REGISTER_TEST_POSTGRES_URL"]
+    public static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+    public static var shouldRun: Bool { urlText != nil || isCI }
+    public static let skipReason = "PostgreSQL suites skipped: REGISTER_TEST_POSTGRES_URL is not set (ops/test starts a server and sets it)"
 
-    static let ownerRole = "register_owner"
-    static let appRole = "register_app"
+    public static let ownerRole = "register_owner"
+    public static let appRole = "register_app"
 
-    static func superuserURL() throws -> PostgresConnectionURL {
+    public static func superuserURL() throws -> PostgresConnectionURL {
         guard let urlText else {
             throw EventLogError(.invalidArgument, "REGISTER_TEST_POSTGRES_URL is not set but CI=true: PostgreSQL tests must run under CI (use ops/test)")
         }
@@ -25,7 +25,7 @@ enum PostgresTestServer {
     }
 
     /// A new, migrated database for one test, with the owner and application roles the service uses.
-    static func createDatabase() async throws -> PostgresTestDatabase {
+    public static func createDatabase() async throws -> PostgresTestDatabase {
         let superuser = try superuserURL()
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         try await SuperuserSession.run(superuser) { session in
@@ -45,24 +45,24 @@ enum PostgresTestServer {
 }
 
 /// One test's database.
-struct PostgresTestDatabase: Sendable {
-    let name: String
+public struct PostgresTestDatabase: Sendable {
+    public let name: String
     /// A superuser connected to this database (bypasses row-level security; can disable triggers).
-    let superuser: PostgresConnectionURL
-    var ownerURL: PostgresConnectionURL { superuser.with(username: PostgresTestServer.ownerRole, password: nil) }
-    var appURL: PostgresConnectionURL { superuser.with(username: PostgresTestServer.appRole, password: nil) }
+    public let superuser: PostgresConnectionURL
+    public var ownerURL: PostgresConnectionURL { superuser.with(username: PostgresTestServer.ownerRole, password: nil) }
+    public var appURL: PostgresConnectionURL { superuser.with(username: PostgresTestServer.appRole, password: nil) }
 
-    func drop() async throws {
+    public func drop() async throws {
         let server = try PostgresTestServer.superuserURL()
         try await SuperuserSession.run(server) { try await $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
     }
 }
 
 /// A single connection for setup and for acting behind the application's back in tests.
-struct SuperuserSession {
-    let connection: PostgresConnection
+public struct SuperuserSession {
+    public let connection: PostgresConnection
 
-    static func run<T>(_ url: PostgresConnectionURL, _ body: (SuperuserSession) async throws -> T) async throws -> T {
+    public static func run<T>(_ url: PostgresConnectionURL, _ body: (SuperuserSession) async throws -> T) async throws -> T {
         let configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.username, password: url.password,
                                                              database: url.database, tls: .disable)
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 99, logger: TestLogging.logger)
@@ -77,12 +77,12 @@ struct SuperuserSession {
     }
 
     /// Runs SQL written by the test itself (never from input).
-    func execute(_ sql: String) async throws {
+    public func execute(_ sql: String) async throws {
         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestLogging.logger)
     }
 
     /// The first column of every row, as text.
-    func strings(_ sql: String) async throws -> [String] {
+    public func strings(_ sql: String) async throws -> [String] {
         var values: [String] = []
         for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestLogging.logger).decode(String.self) {
             values.append(value)
@@ -91,8 +91,8 @@ struct SuperuserSession {
     }
 }
 
-enum TestLogging {
-    static let logger: Logger = {
+public enum TestLogging {
+    public static let logger: Logger = {
         var logger = Logger(label: "register.tests")
         logger.logLevel = .error
         return logger

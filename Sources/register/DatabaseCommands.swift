@@ -1,0 +1,39 @@
+import ArgumentParser
+import EventLog
+import EventLogPostgres
+import RegisterServer
+
+/// `register db …`: schema management.
+struct DatabaseCommands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "db", abstract: "Manage the database schema.", subcommands: [Migrate.self])
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply pending migrations.",
+            discussion: """
+                PostgreSQL: connects with --database-admin (the schema owner) and grants the application role \
+                (--app-role, default register_app) exactly what the service needs. SQLite migrates itself when opened; \
+                this opens it.
+                """)
+
+        @OptionGroup var storage: StorageOptions
+
+        func run() async throws {
+            let configuration = try storage.configuration()
+            let logger = CommandLogging.logger(level: configuration.logLevel)
+            try await reportingFailures {
+                switch configuration.database {
+                case .sqlite:
+                    try await RegisterStorage.with(configuration, logger: logger) { _ in }
+                    print("\(configuration.database): schema is current")
+                case .postgres:
+                    guard let admin = configuration.databaseAdmin else {
+                        throw ValidationError("migrating PostgreSQL needs --database-admin (or REGISTER_DATABASE_ADMIN): the schema owner's URL")
+                    }
+                    let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: configuration.applicationRole, logger: logger).migrate()
+                    print(applied.isEmpty ? "\(admin): schema is current" : "\(admin): applied migrations \(applied.map(String.init).joined(separator: ", "))")
+                }
+            }
+        }
+    }
+}

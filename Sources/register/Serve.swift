@@ -1,0 +1,26 @@
+import ArgumentParser
+import Hummingbird
+import RegisterServer
+
+/// `register serve`: runs the HTTP service until SIGINT or SIGTERM, then shuts down gracefully.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the service (SQLite under ./var/ unless --database says otherwise).")
+
+    @OptionGroup var storage: StorageOptions
+
+    @Option(help: ArgumentHelp("Address to listen on (REGISTER_HOST; default 127.0.0.1).", valueName: "address"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Port to listen on (REGISTER_PORT; default 8080).", valueName: "port"))
+    var port: Int?
+
+    func run() async throws {
+        let configuration = try storage.configuration(host: host, port: port)
+        let logger = CommandLogging.logger(level: configuration.logLevel)
+        try await reportingFailures {
+            let opened = try await RegisterStorage.open(configuration, logger: logger)
+            try await buildApplication(configuration: configuration, storage: opened, logger: logger).runService()
+        }
+    }
+}

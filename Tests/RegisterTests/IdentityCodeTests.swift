@@ -1,0 +1,48 @@
+import Foundation
+import Register
+import Testing
+
+@Suite("Personal identity codes")
+struct IdentityCodeTests {
+    static let today = ISO8601DateFormatter().date(from: "2026-11-24T12:00:00Z")!
+
+    @Test("valid codes from the rules in force", arguments: [
+        ("131052-308T", 1952, false), ("010594Y9032", 1994, true), ("020516C903K", 2016, true),
+        ("010101A900R", 2001, true), ("311299-999E", 1999, true), ("010190-900P", 1990, true),
+    ])
+    func valid(code: String, year: Int, temporary: Bool) throws {
+        let parsed = try IdentityCode(code, today: Self.today)
+        #expect(parsed.birthDate.year == year)
+        #expect(parsed.isTemporary == temporary)
+        #expect(try IdentityCode(" \(code.lowercased()) ", today: Self.today).value == code)
+    }
+
+    @Test("invalid codes are refused with the reason", arguments: [
+        ("131052-308U", IdentityCode.Problem.wrongCheckCharacter),
+        ("131052Z308T", .unknownCenturySign),
+        ("310252-308T", .impossibleDate),
+        ("290223-900J", .impossibleDate),
+        ("010130A900E", .futureDate),
+        ("131052-001A", .invalidIndividualNumber),
+        ("131052-30T", .malformed),
+        ("1310523308T", .unknownCenturySign),
+    ])
+    func invalid(code: String, problem: IdentityCode.Problem) {
+        #expect(throws: problem) { try IdentityCode(code, today: Self.today) }
+    }
+
+    @Test("leap days exist only in leap years")
+    func leapDays() throws {
+        // 29.2.2024 with individual number 900: check character from 290224900 mod 31.
+        let digits = 290_224_900
+        let check = Array("0123456789ABCDEFHJKLMNPRSTUVWXY")[digits % 31]
+        #expect(try IdentityCode("290224A900\(check)", today: Self.today).birthDate.day == 29)
+    }
+
+    @Test("the code never shows in descriptions")
+    func masked() throws {
+        let code = try IdentityCode("010101A900R", today: Self.today)
+        #expect(!"\(code)".contains("010101"))
+        #expect(!String(reflecting: code).contains("010101"))
+    }
+}
