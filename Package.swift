@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "register", targets: ["register"]),
+        .executable(name: "register-bench", targets: ["RegisterBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -25,7 +26,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "EventLog", dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
-        .target(name: "EventLogSQLite", dependencies: ["EventLog", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
+        .target(name: "EventLogSQLite", dependencies: [
+            "EventLog",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ], swiftSettings: swiftSettings),
         .target(name: "EventLogPostgres", dependencies: [
             "EventLog",
             .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -44,6 +49,14 @@ let package = Package(
             "RegisterServer", "EventLog", "EventLogPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: swiftSettings),
+        // Release-built benchmarks of the log against raw baselines; ops/bench/run runs them.
+        .executableTarget(name: "RegisterBench", dependencies: [
+            "EventLog", "EventLogSQLite", "EventLogPostgres",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "EventLogTests", dependencies: [
             "EventLog",

@@ -49,7 +49,7 @@ public enum AppendPlanning {
         var positions: [LogPosition] = []
         var versions: [Int64] = []
         for event in events {
-            let id = event.eventID.uuidString.lowercased()
+            let id = event.eventID.lowercasedString
             guard let found = existing[event.eventID] else {
                 throw EventLogError(.eventIDConflict, "part of this batch was appended before (not event \(id)); a retried batch must be identical to the original")
             }

@@ -113,7 +113,7 @@ enum AppendValidation {
         var seen = Set<UUID>()
         for (index, event) in events.enumerated() {
             guard seen.insert(event.eventID).inserted else {
-                throw EventLogError(.eventIDConflict, "event id \(event.eventID.uuidString.lowercased()) appears twice in the batch")
+                throw EventLogError(.eventIDConflict, "event id \(event.eventID.lowercasedString) appears twice in the batch")
             }
             guard isValidEventType(event.eventType) else {
                 throw EventLogError(.invalidArgument, "event \(index + 1) of the batch: an event type starts with an upper-case letter and has at most 100 letters and digits")
@@ -127,7 +127,7 @@ enum AppendValidation {
             guard event.payload.first == UInt8(ascii: "{") else {
                 throw EventLogError(.invalidArgument, "event \(index + 1) of the batch: a payload is a JSON object")
             }
-            guard Set(event.subjects).count == event.subjects.count else {
+            guard !hasDuplicates(event.subjects) else {
                 throw EventLogError(.invalidArgument, "event \(index + 1) of the batch names a subject twice")
             }
             let leaked = event.payload.withUnsafeBytes { PlaintextGuard.containsIdentityCode($0.bindMemory(to: UInt8.self)) }
@@ -135,6 +135,15 @@ enum AppendValidation {
                 throw EventLogError(.personalDataInClear, "event \(index + 1) of the batch holds a personal identity code outside a sealed field")
             }
         }
+    }
+
+    static func hasDuplicates(_ subjects: [SubjectID]) -> Bool {
+        if subjects.count < 2 { return false }
+        if subjects.count <= 8 {
+            for index in subjects.indices.dropLast() where subjects[(index + 1)...].contains(subjects[index]) { return true }
+            return false
+        }
+        return Set(subjects).count != subjects.count
     }
 
     static func isValidEventType(_ value: String) -> Bool {

@@ -5,7 +5,7 @@ import Foundation
 /// Build payloads with `PayloadSealer` so that personal fields are sealed before the bytes exist;
 /// the store additionally refuses payloads in which an identity code appears in clear.
 public struct ProposedEvent: Sendable, Hashable {
-    /// Client-supplied (or generated) id: a repeated id in a later append returns the original positions.
+    /// Client-supplied (or generated, time-ordered) id: a repeated id in a later append returns the original positions.
     public var eventID: UUID
     public var stream: StreamRef
     /// The event's name in the domain's words, e.g. `ChildEnrolled` (`[A-Z][A-Za-z0-9]*`, at most 100 characters).
@@ -17,7 +17,7 @@ public struct ProposedEvent: Sendable, Hashable {
     /// The payload as JSON bytes with personal fields sealed.
     public var payload: Data
 
-    public init(eventID: UUID = UUID(), stream: StreamRef, eventType: String, schemaVersion: Int = 1, subjects: [SubjectID] = [], payload: Data) {
+    public init(eventID: UUID = .timeOrdered(), stream: StreamRef, eventType: String, schemaVersion: Int = 1, subjects: [SubjectID] = [], payload: Data) {
         self.eventID = eventID
         self.stream = stream
         self.eventType = eventType

@@ -115,8 +115,8 @@ public struct SubjectID: Hashable, Comparable, Sendable, Codable, CustomStringCo
         self.uuid = uuid
     }
 
-    public var description: String { uuid.uuidString.lowercased() }
-    public static func < (lhs: SubjectID, rhs: SubjectID) -> Bool { lhs.uuid.uuidString < rhs.uuid.uuidString }
+    public var description: String { uuid.lowercasedString }
+    public static func < (lhs: SubjectID, rhs: SubjectID) -> Bool { lhs.description < rhs.description }
 
     public init(from decoder: any Decoder) throws { uuid = try decoder.singleValueContainer().decode(UUID.self) }
     public func encode(to encoder: any Encoder) throws {

@@ -13,6 +13,7 @@ extension PostgresEventStore {
         let summary = try await inTenantTransaction(tenant) { connection in
             try await self.importInTransaction(owned.source, into: tenant, connection)
         }
+        versions.forget(tenant)
         wakeups.signal(tenant)
         return summary
     }

@@ -54,7 +54,7 @@ extension PostgresEventStore {
         let result = try await inTenantTransaction(tenant) { connection -> AppendResult in
             // The head lock first: a shred serialises with the tenant's appends like any other append.
             _ = try await self.lockHead(of: tenant, connection)
-            let (existing, _) = try await self.lookUp([event.eventID], streams: [], in: tenant, connection)
+            let existing = try await self.existingEvents([event.eventID], in: tenant, connection)
             if let retry = try AppendPlanning.resolveRetry([event], existing: existing) { return retry }
             let now = Timestamp.now().rawValue
             switch try await self.loadSubjectKeys([subject], of: tenant, connection)[subject] {
@@ -71,9 +71,12 @@ extension PostgresEventStore {
                     INSERT INTO register.subject_keys (tenant_id, subject_id, wrapped_key, shredded_at_us) VALUES (\(tenant.rawValue), \(subject.uuid), NULL, \(now))
                     """, logger: self.logger)
             }
-            return try await self.appendInTransaction([event], to: tenant, metadata: metadata, expecting: [:], connection)
+            return try await self.appendInTransaction([event], to: tenant, metadata: metadata, expecting: [:], useCache: false, connection).result
         }
-        if !result.deduplicated { wakeups.signal(tenant) }
+        if !result.deduplicated {
+            versions.forget(tenant)
+            wakeups.signal(tenant)
+        }
         return result
     }
 

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The hosted event store on PostgreSQL, through a postgres-nio connection pool.
 ///
@@ -23,6 +24,8 @@ public final class PostgresEventStore: EventStore, Service {
     let url: PostgresConnectionURL
     let logger: Logger
     public let wakeups = LogWakeups()
+    let versions = StreamVersionCache()
+    private let started = Mutex(false)
 
     /// - Parameters:
     ///   - url: connects as the application role.
@@ -33,8 +36,12 @@ public final class PostgresEventStore: EventStore, Service {
         self.client = PostgresClient(configuration: try url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: logger)
     }
 
+    /// The role this store connects as.
+    public var applicationRole: String { url.username }
+
     /// Runs the pool and the notification listener until cancelled.
     public func run() async throws {
+        started.withLock { $0 = true }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.client.run() }
             group.addTask { await self.listen() }
@@ -46,6 +53,8 @@ public final class PostgresEventStore: EventStore, Service {
     /// Checks that the database has the schema version this build expects.
     /// - Throws: `schemaMismatch` naming what to do.
     public func checkSchema() async throws {
+        // Called right after `run()` was scheduled: give it a moment to start the pool rather than race it.
+        for _ in 0..<500 where !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         let current = PostgresSchema.currentVersion
         let found: Int?
         do {
@@ -69,22 +78,61 @@ public final class PostgresEventStore: EventStore, Service {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         try AppendPlanning.validate(events, metadata: metadata)
-        let result = try await inTenantTransaction(tenant) { connection in
-            try await self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, connection)
+        let outcome: AppendOutcome
+        do {
+            outcome = try await inTenantTransaction(tenant) { connection in
+                try await self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, connection)
+            }
+        } catch is DuplicateEventID {
+            // Rolled back: some event id is in the log already. A retried batch gets its original positions.
+            let existing = try await inTenantTransaction(tenant) { connection in
+                try await self.existingEvents(events.map(\.eventID), in: tenant, connection)
+            }
+            guard let retry = try AppendPlanning.resolveRetry(events, existing: existing) else {
+                throw EventLogError(.storageFailure, "an event id collided but cannot be found again")
+            }
+            return retry
+        } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+            // A retry of a batch that did commit finds its streams moved on by itself: it gets the original result.
+            let existing = try await inTenantTransaction(tenant) { connection in
+                try await self.existingEvents(events.map(\.eventID), in: tenant, connection)
+            }
+            if let retry = try AppendPlanning.resolveRetry(events, existing: existing) { return retry }
+            throw error
         }
-        if !result.deduplicated { wakeups.signal(tenant) }
-        return result
+        if let written = outcome.written {
+            versions.record(written.versions, in: tenant, from: written.base, to: written.head)
+            wakeups.signal(tenant)
+        }
+        return outcome.result
     }
 
+    /// What one append transaction did: its result and, if it wrote, what the version cache learns.
+    struct AppendOutcome: Sendable {
+        var result: AppendResult
+        var written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?
+    }
+
+    /// Thrown when the event-id index refuses a row; the transaction is rolled back before it is resolved.
+    struct DuplicateEventID: Error {}
+
     func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
-                             _ connection: PostgresConnection) async throws -> AppendResult {
+                             useCache: Bool = true, _ connection: PostgresConnection) async throws -> AppendOutcome {
         let head = try await lockHead(of: tenant, connection)
         let streams = AppendPlanning.streams(of: events, expecting: expecting)
-        let (existing, versions) = try await lookUp(events.map(\.eventID), streams: streams, in: tenant, connection)
-        if let retry = try AppendPlanning.resolveRetry(events, existing: existing) { return retry }
-        let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head, currentVersions: versions, now: .now())
-        try await insert(plan.events, movingHeadTo: plan.head, of: tenant, connection)
-        return plan.result
+        var (versions, missing) = useCache ? self.versions.lookup(streams, in: tenant, at: head.position) : ([:], streams)
+        if !missing.isEmpty {
+            versions.merge(try await streamVersions(missing, in: tenant, connection)) { _, read in read }
+        }
+        let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head,
+                                           currentVersions: versions.filter { $0.value > 0 }, now: .now())
+        do {
+            try await insert(plan.events, movingHeadTo: plan.head, of: tenant, connection)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && error.serverInfo?[.constraintName] == "log_events_event_id" {
+            throw DuplicateEventID()
+        }
+        for event in plan.events { versions[event.stream] = event.streamVersion }
+        return AppendOutcome(result: plan.result, written: (head.position, plan.head.position, versions))
     }
 
     /// Takes the tenant's append lock (its head row, created on the tenant's first append) and reads the head.
@@ -110,28 +158,33 @@ public final class PostgresEventStore: EventStore, Service {
         try await connection.query("INSERT INTO register.tenants (tenant_id) VALUES (\(tenant.rawValue)) ON CONFLICT (tenant_id) DO NOTHING", logger: logger)
     }
 
-    /// One round trip for both checks an append needs under the lock: which event ids exist, and each stream's version.
-    func lookUp(_ eventIDs: [UUID], streams: [StreamRef], in tenant: TenantID, _ connection: PostgresConnection) async throws -> ([UUID: ExistingEvent], [StreamRef: Int64]) {
+    /// The last version of each stream (0 for streams that do not exist), in one round trip.
+    func streamVersions(_ streams: [StreamRef], in tenant: TenantID, _ connection: PostgresConnection) async throws -> [StreamRef: Int64] {
         let rows = try await connection.query("""
-            SELECT true, e.event_id, e.pos, e.stream_type, e.stream_id, e.stream_version, e.event_type
-            FROM register.log_events e WHERE e.tenant_id = \(tenant.rawValue) AND e.event_id = ANY(\(eventIDs))
-            UNION ALL
-            SELECT false, NULL, NULL, s.stream_type, s.stream_id,
+            SELECT s.stream_type, s.stream_id,
                    (SELECT max(v.stream_version) FROM register.log_events v
-                    WHERE v.tenant_id = \(tenant.rawValue) AND v.stream_type = s.stream_type AND v.stream_id = s.stream_id), NULL
+                    WHERE v.tenant_id = \(tenant.rawValue) AND v.stream_type = s.stream_type AND v.stream_id = s.stream_id)
             FROM unnest(\(streams.map(\.type))::text[], \(streams.map(\.id))::text[]) AS s (stream_type, stream_id)
             """, logger: logger)
-        var existing: [UUID: ExistingEvent] = [:]
         var versions: [StreamRef: Int64] = [:]
-        for try await (isEvent, eventID, position, streamType, streamID, version, eventType) in rows.decode((Bool, UUID?, Int64?, String, String, Int64?, String?).self) {
-            let stream = StreamRef(uncheckedType: streamType, id: streamID)
-            if isEvent, let eventID, let position, let version, let eventType {
-                existing[eventID] = ExistingEvent(position: LogPosition(position), stream: stream, streamVersion: version, eventType: eventType)
-            } else if !isEvent, let version {
-                versions[stream] = version
-            }
+        for try await (streamType, streamID, version) in rows.decode((String, String, Int64?).self) {
+            versions[StreamRef(uncheckedType: streamType, id: streamID)] = version ?? 0
         }
-        return (existing, versions)
+        return versions
+    }
+
+    /// The events with these ids that are already in the log.
+    func existingEvents(_ eventIDs: [UUID], in tenant: TenantID, _ connection: PostgresConnection) async throws -> [UUID: ExistingEvent] {
+        let rows = try await connection.query("""
+            SELECT event_id, pos, stream_type, stream_id, stream_version, event_type FROM register.log_events
+            WHERE tenant_id = \(tenant.rawValue) AND event_id = ANY(\(eventIDs))
+            """, logger: logger)
+        var existing: [UUID: ExistingEvent] = [:]
+        for try await (eventID, position, streamType, streamID, version, eventType) in rows.decode((UUID, Int64, String, String, Int64, String).self) {
+            existing[eventID] = ExistingEvent(position: LogPosition(position), stream: StreamRef(uncheckedType: streamType, id: streamID),
+                                              streamVersion: version, eventType: eventType)
+        }
+        return existing
     }
 
     /// Inserts the rows, moves the head and notifies listeners: one statement, one round trip.
@@ -246,11 +299,14 @@ public final class PostgresEventStore: EventStore, Service {
     func inTenantTransaction<T: Sendable>(_ tenant: TenantID, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT set_config('register.tenant_id', \(tenant.rawValue), true)", logger: logger)
+                // Binds the transaction to the tenant for row-level security. JIT off: these are short OLTP statements
+                // whose cost estimates can cross the JIT threshold on a young table, and compiling would cost more than running.
+                try await connection.query("SELECT set_config('register.tenant_id', \(tenant.rawValue), true), set_config('jit', 'off', true)", logger: logger)
                 return try await body(connection)
             }
         } catch let error as PostgresTransactionError {
             if let inner = error.closureError as? EventLogError { throw inner }
+            if let inner = error.closureError as? DuplicateEventID { throw inner }
             throw Self.storageError("the database transaction failed", error)
         } catch let error as EventLogError {
             throw error
@@ -284,8 +340,8 @@ struct InsertColumns {
             actorUsers.append(event.actor.userID)
             actorRoles.append(event.actor.role)
             // Arrays cannot hold NULLs through the binary binding here; '' stands for NULL and NULLIF restores it.
-            correlationIDs.append(event.correlationID?.uuidString ?? "")
-            causationIDs.append(event.causationID?.uuidString ?? "")
+            correlationIDs.append(event.correlationID?.lowercasedString ?? "")
+            causationIDs.append(event.causationID?.lowercasedString ?? "")
             subjects.append("{" + event.subjects.map(\.description).joined(separator: ",") + "}")
             payloads.append(ByteBuffer(bytes: event.payload))
             previousHashes.append(ByteBuffer(bytes: event.previousHash.bytes))

@@ -25,6 +25,7 @@ extension SQLiteEventStore {
         } catch {
             throw EventLogError(.storageFailure, "the embedded database failed during the import", underlying: error)
         }
+        versions.forget(tenant)
         wakeups.signal(tenant)
         return summary
     }

@@ -65,9 +65,10 @@ extension SQLiteEventStore {
                 try db.execute(sql: "INSERT INTO subject_keys (tenant_id, subject_id, wrapped_key, created_at_us, shredded_at_us) VALUES (?, ?, NULL, ?, ?)",
                                arguments: [tenant.rawValue, StorageCoding.bytes(of: subject.uuid), now, now])
             }
-            return try Self.appendInTransaction([event], to: tenant, metadata: metadata, expecting: [:], db)
+            return try Self.appendInTransaction([event], to: tenant, metadata: metadata, expecting: [:], versions: StreamVersionCache(), db).result
         }
         if !result.deduplicated {
+            versions.forget(tenant)
             wakeups.signal(tenant)
             // Move the committed pages out of the WAL and truncate it, so the old key bytes do not linger there.
             // Best effort: a reader holding an old snapshot can keep the checkpoint from completing.

@@ -12,6 +12,7 @@ public final class SQLiteEventStore: EventStore {
     /// The database file.
     public let path: String
     public let wakeups = LogWakeups()
+    let versions = StreamVersionCache()
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     /// - Throws: `schemaMismatch` if the file was written by a newer build.
@@ -29,12 +30,15 @@ public final class SQLiteEventStore: EventStore {
         // Other processes (the CLI next to a running server) may hold the write lock briefly.
         configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in
-            // FULL: a commit is on disk before the append returns. secure_delete: a shredded key's bytes are
-            // overwritten in the file rather than left in free pages.
-            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON")
+            // secure_delete=FAST: deleted content (a shredded key's wrapped bytes) is zeroed in the pages SQLite
+            // writes anyway, without the extra I/O of ON.
+            try db.execute(sql: "PRAGMA secure_delete = FAST")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // FULL: a commit is on disk (the WAL fsynced) before an append returns. Set on the writer after the pool
+            // is open, because GRDB switches WAL databases to synchronous=NORMAL after `prepareDatabase` runs.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             let migrator = SQLiteSchema.migrator
             if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
                 throw EventLogError(.schemaMismatch, "the database was written by a newer version of register; upgrade before opening it")
@@ -47,6 +51,11 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    /// The writer connection's `synchronous` setting (2 is FULL).
+    public func synchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
     /// Closes the database; later calls fail.
     public func close() throws { try pool.close() }
 
@@ -54,32 +63,65 @@ public final class SQLiteEventStore: EventStore {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         try AppendPlanning.validate(events, metadata: metadata)
-        let result = try await write { db in
-            try Self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, db)
+        let versions = self.versions
+        let outcome: AppendOutcome
+        do {
+            outcome = try await write { db in
+                try Self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, versions: versions, db)
+            }
+        } catch is DuplicateEventID {
+            // Rolled back: some event id is in the log already. A retried batch gets its original positions.
+            let existing = try await read { db in try Self.existingEvents(events, in: tenant, db) }
+            guard let retry = try AppendPlanning.resolveRetry(events, existing: existing) else {
+                throw EventLogError(.storageFailure, "an event id collided but cannot be found again")
+            }
+            return retry
+        } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+            // A retry of a batch that did commit finds its streams moved on by itself: it gets the original result.
+            let existing = try await read { db in try Self.existingEvents(events, in: tenant, db) }
+            if let retry = try AppendPlanning.resolveRetry(events, existing: existing) { return retry }
+            throw error
         }
-        if !result.deduplicated { wakeups.signal(tenant) }
-        return result
+        if let written = outcome.written {
+            versions.record(written.versions, in: tenant, from: written.base, to: written.head)
+            wakeups.signal(tenant)
+        }
+        return outcome.result
     }
 
-    static func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion], _ db: Database) throws -> AppendResult {
-        if let retry = try AppendPlanning.resolveRetry(events, existing: existingEvents(events, in: tenant, db)) {
-            return retry
-        }
+    /// What one append transaction did: its result and, if it wrote, what the version cache learns.
+    struct AppendOutcome: Sendable {
+        var result: AppendResult
+        var written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?
+    }
+
+    /// Thrown inside the transaction when the event-id index refuses a row, so everything rolls back first.
+    struct DuplicateEventID: Error {}
+
+    static func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
+                                    versions cache: StreamVersionCache, _ db: Database) throws -> AppendOutcome {
         let head = try loadHead(of: tenant, db) ?? {
             try registerTenant(tenant, db)
             return .empty
         }()
-        var versions: [StreamRef: Int64] = [:]
-        let versionStatement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
-        for stream in AppendPlanning.streams(of: events, expecting: expecting) {
-            if let version = try Int64.fetchOne(versionStatement, arguments: [tenant.rawValue, stream.type, stream.id]) {
-                versions[stream] = version
+        let streams = AppendPlanning.streams(of: events, expecting: expecting)
+        var (versions, missing) = cache.lookup(streams, in: tenant, at: head.position)
+        if !missing.isEmpty {
+            let statement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
+            for stream in missing {
+                versions[stream] = try Int64.fetchOne(statement, arguments: [tenant.rawValue, stream.type, stream.id]) ?? 0
             }
         }
-        let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head, currentVersions: versions, now: .now())
-        try insert(plan.events, db)
+        let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head,
+                                           currentVersions: versions.filter { $0.value > 0 }, now: .now())
+        do {
+            try insert(plan.events, db)
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE && (error.message ?? "").contains("log_events.event_id") {
+            throw DuplicateEventID()
+        }
         try storeHead(plan.head, of: tenant, db)
-        return plan.result
+        for event in plan.events { versions[event.stream] = event.streamVersion }
+        return AppendOutcome(result: plan.result, written: (head.position, plan.head.position, versions))
     }
 
     static func insert(_ events: [RecordedEvent], _ db: Database) throws {
@@ -88,13 +130,29 @@ public final class SQLiteEventStore: EventStore {
                 recorded_at_us, actor_user, actor_role, correlation_id, causation_id, subjects, payload, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        let row = SQLiteRowWriter(statement, in: db)
+        var subjects = [UInt8]()
         for event in events {
-            try statement.execute(arguments: [
-                event.tenant.rawValue, event.position.rawValue, StorageCoding.bytes(of: event.eventID), event.stream.type, event.stream.id,
-                event.streamVersion, event.eventType, event.schemaVersion, event.recordedAt.rawValue, event.actor.userID, event.actor.role,
-                event.correlationID.map(StorageCoding.bytes(of:)), event.causationID.map(StorageCoding.bytes(of:)),
-                StorageCoding.bytes(of: event.subjects), event.payload, Data(event.previousHash.bytes), Data(event.hash.bytes),
-            ])
+            row.bind(1, event.tenant.rawValue)
+            row.bind(2, event.position.rawValue)
+            row.bind(3, event.eventID)
+            row.bind(4, event.stream.type)
+            row.bind(5, event.stream.id)
+            row.bind(6, event.streamVersion)
+            row.bind(7, event.eventType)
+            row.bind(8, Int64(event.schemaVersion))
+            row.bind(9, event.recordedAt.rawValue)
+            row.bind(10, event.actor.userID)
+            row.bind(11, event.actor.role)
+            row.bind(12, event.correlationID)
+            row.bind(13, event.causationID)
+            subjects.removeAll(keepingCapacity: true)
+            for subject in event.subjects { withUnsafeBytes(of: subject.uuid.uuid) { subjects.append(contentsOf: $0) } }
+            row.bind(14, subjects)
+            row.bind(15, event.payload)
+            row.bind(16, event.previousHash.bytes)
+            row.bind(17, event.hash.bytes)
+            try row.step()
         }
     }
 
@@ -211,6 +269,8 @@ public final class SQLiteEventStore: EventStore {
                 return result
             }
         } catch let error as EventLogError {
+            throw error
+        } catch let error as DuplicateEventID {
             throw error
         } catch {
             throw EventLogError(.storageFailure, "the embedded database failed to write", underlying: error)

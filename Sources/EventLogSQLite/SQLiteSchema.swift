@@ -23,8 +23,12 @@ enum SQLiteSchema {
                 last_recorded_at_us INTEGER NOT NULL
             ) WITHOUT ROWID;
 
+            -- WITHOUT ROWID: the rows are stored in (tenant_id, pos) order, which is the order every read wants,
+            -- and no second B-tree is kept for the primary key.
+            -- No foreign key to tenants here: a per-row check on the hottest insert buys nothing the head row
+            -- (which does reference tenants, and exists before any event) does not already guarantee.
             CREATE TABLE log_events (
-                tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
+                tenant_id TEXT NOT NULL,
                 pos INTEGER NOT NULL CHECK (pos >= 1),
                 event_id BLOB NOT NULL CHECK (length(event_id) = 16),
                 stream_type TEXT NOT NULL,
@@ -42,7 +46,7 @@ enum SQLiteSchema {
                 prev_hash BLOB NOT NULL,
                 hash BLOB NOT NULL,
                 PRIMARY KEY (tenant_id, pos)
-            );
+            ) WITHOUT ROWID;
             CREATE UNIQUE INDEX log_events_event_id ON log_events (tenant_id, event_id);
             CREATE UNIQUE INDEX log_events_stream ON log_events (tenant_id, stream_type, stream_id, stream_version);
 

@@ -95,3 +95,30 @@ private actor Received {
         return positions.count
     }
 }
+
+@Suite("Conformance: two processes on one database")
+struct TwoProcessTests {
+    /// Each store remembers stream versions as of the head it last wrote; an append by another process moves the head,
+    /// and the remembered versions must then be discarded, or expected-version checks would pass on stale data.
+    @Test("expected versions hold when another process appends to the same stream in between", arguments: StoreKind.tested)
+    func interleavedAppends(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let stream = Events.stream()
+            _ = try await fixture.store.append([Events.event(stream: stream)], to: tenant, metadata: StoreFixture.metadata, expecting: [stream: .noStream])
+            try await fixture.withSecondStore { other in
+                _ = try await other.append([Events.event(stream: stream)], to: tenant, metadata: StoreFixture.metadata, expecting: [stream: .exact(1)])
+                let stale = await #expect(throws: EventLogError.self) {
+                    try await fixture.store.append([Events.event(stream: stream)], to: tenant, metadata: StoreFixture.metadata, expecting: [stream: .exact(1)])
+                }
+                #expect(stale?.code == .wrongExpectedVersion)
+                let next = try await fixture.store.append([Events.event(stream: stream)], to: tenant, metadata: StoreFixture.metadata, expecting: [stream: .exact(2)])
+                #expect(next.streamVersions == [3])
+                let after = try await other.append([Events.event(stream: stream)], to: tenant, metadata: StoreFixture.metadata)
+                #expect(after.streamVersions == [4])
+                #expect(after.positions == [LogPosition(4)])
+            }
+            #expect(try await fixture.store.verifyChain(of: tenant).isIntact)
+        }
+    }
+}

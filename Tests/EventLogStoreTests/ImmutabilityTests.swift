@@ -1,6 +1,7 @@
 import EventLog
 import EventLogPostgres
 import Foundation
+import EventLogSQLite
 import GRDB
 import TestSupport
 import Testing
@@ -117,6 +118,19 @@ enum Tampering {
                 try await session.execute("SET session_replication_role = replica")
                 try await session.execute(sql)
             }
+        }
+    }
+}
+
+@Suite("SQLite: durability settings")
+struct SQLiteDurabilityTests {
+    /// GRDB puts WAL databases on synchronous=NORMAL after opening; the store must put its writer back on FULL,
+    /// or a commit that returned could be lost in a power cut.
+    @Test("the writer commits with synchronous=FULL")
+    func synchronousFull() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try #require(fixture.store as? SQLiteEventStore)
+            #expect(try await store.synchronousMode() == 2)
         }
     }
 }

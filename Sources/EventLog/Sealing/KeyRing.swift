@@ -68,13 +68,12 @@ public final class KeyRing: Sendable {
     /// Keys for sealing personal fields of these subjects, created for subjects that have none yet.
     /// - Throws: `subjectErased` if a subject's key has been shredded.
     public func sealingKeys(for subjects: [SubjectID], in tenant: TenantID) async throws -> SubjectKeys {
-        var keys = try await loadSubjectKeys(subjects, in: tenant, createMissing: true)
-        for subject in subjects {
-            if case .erased = keys.states[subject] {
+        let keys = try await loadSubjectKeys(subjects, in: tenant, createMissing: true)
+        for (subject, state) in keys.states {
+            if case .erased = state {
                 throw EventLogError(.subjectErased, "subject \(subject) has been erased; nothing new can be recorded about them")
             }
         }
-        keys = SubjectKeys(tenant: tenant, states: keys.states)
         return keys
     }
 
@@ -93,11 +92,12 @@ public final class KeyRing: Sendable {
         let now = ContinuousClock.now
         var found: [SubjectID: SubjectKeyState] = [:]
         var missing: [SubjectID] = []
+        var seen = Set<SubjectID>()
         state.withLock { state in
-            for subject in subjects where found[subject] == nil {
+            for subject in subjects where seen.insert(subject).inserted {
                 if let cached = state.subjects[CacheKey(tenant: tenant, subject: subject)], now - cached.loadedAt < subjectKeyLifetime {
                     found[subject] = cached.state
-                } else if !missing.contains(subject) {
+                } else {
                     missing.append(subject)
                 }
             }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// A personal field of an event payload (a name, an identity code, an address), sealed under its subject's key.
 ///
@@ -84,7 +85,7 @@ extension Personal: Codable {
                 throw EncodingError.invalidValue(subject, .init(codingPath: encoder.codingPath, debugDescription: "subject \(subject) is not among the event's subjects, or has been erased"))
             }
             let plain = try FieldCoding.encode(value)
-            let box = try AES.GCM.seal(plain, using: key, authenticating: FieldCoding.aad(keys.tenant, subject))
+            let box = try AES.GCM.seal(plain, using: key, nonce: RandomBytes.shared.nonce(), authenticating: FieldCoding.aad(keys.tenant, subject))
             guard let combined = box.combined else {
                 throw EncodingError.invalidValue(subject, .init(codingPath: encoder.codingPath, debugDescription: "sealing failed"))
             }
@@ -137,5 +138,65 @@ enum FieldCoding {
     static func decode<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
         if Value.self == String.self, let string = String(data: data, encoding: .utf8) as? Value { return string }
         return try JSONDecoder().decode(Value.self, from: data)
+    }
+}
+
+/// Random bytes from the operating system's CSPRNG, read 4 KiB at a time instead of one system call per nonce or
+/// id. Each byte is handed out once.
+final class RandomBytes: Sendable {
+    static let shared = RandomBytes()
+    private static let refill = 4_096
+
+    private struct Buffer: Sendable {
+        var bytes: [UInt8] = []
+        var offset = 0
+    }
+
+    private let state = Mutex(Buffer())
+
+    /// Copies `count` (at most 64) fresh random bytes into `target`.
+    func fill(_ target: UnsafeMutableRawBufferPointer) {
+        state.withLock { buffer in
+            if buffer.offset + target.count > buffer.bytes.count {
+                buffer.bytes = [UInt8](repeating: 0, count: Self.refill)
+                buffer.bytes.withUnsafeMutableBytes { Self.read(into: $0) }
+                buffer.offset = 0
+            }
+            buffer.bytes.withUnsafeBytes { source in
+                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[buffer.offset..<buffer.offset + target.count]))
+            }
+            buffer.offset += target.count
+        }
+    }
+
+    /// A 96-bit AES-GCM nonce. Random nonces stay far below GCM's collision bound for the number of fields one
+    /// subject key ever seals.
+    func nonce() throws -> AES.GCM.Nonce {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        bytes.withUnsafeMutableBytes { fill($0) }
+        return try AES.GCM.Nonce(data: bytes)
+    }
+
+    /// The kernel's CSPRNG, opened once.
+    private static let urandom: Int32 = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+
+    private static func read(into raw: UnsafeMutableRawBufferPointer) {
+        var filled = 0
+        if urandom >= 0 {
+            while filled < raw.count {
+                let result = Foundation.read(urandom, raw.baseAddress! + filled, raw.count - filled)
+                if result > 0 { filled += result } else { break }
+            }
+        }
+        // Fallback if /dev/urandom is unavailable: the standard library's system generator.
+        var generator = SystemRandomNumberGenerator()
+        while filled < raw.count {
+            withUnsafeBytes(of: generator.next() as UInt64) { word in
+                for byte in word where filled < raw.count {
+                    raw[filled] = byte
+                    filled += 1
+                }
+            }
+        }
     }
 }

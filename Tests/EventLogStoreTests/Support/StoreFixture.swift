@@ -27,6 +27,24 @@ struct StoreFixture: Sendable {
     /// The test's database (PostgreSQL only).
     let postgres: PostgresTestDatabase?
 
+    /// A second store on the same database, as another process would open it; runs `body` with it.
+    func withSecondStore<T>(_ body: (any EventStore) async throws -> T) async throws -> T {
+        switch kind {
+        case .sqlite:
+            let other = try SQLiteEventStore(path: try #require(sqlitePath))
+            let result = try await body(other)
+            try other.close()
+            return result
+        case .postgres:
+            let other = try PostgresEventStore(url: try #require(postgres).appURL, maximumConnections: 2, logger: TestLogging.logger)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await other.run() }
+                defer { group.cancelAll() }
+                return try await body(other)
+            }
+        }
+    }
+
     static let actor = try! Actor(userID: "u-test", role: "registrar")
     static let metadata = EventMetadata(actor: actor, correlationID: UUID())
 

@@ -1,0 +1,96 @@
+import Foundation
+import Synchronization
+
+/// What each stream's last version is, per tenant, as of a known head: lets an append skip looking versions up.
+///
+/// Entries are valid only at the head they were recorded for. A store consults the cache while it holds the
+/// tenant's append lock and has just read the head: if the head is the one the entry was recorded at, nobody
+/// (in this or another process) has appended since, so the versions are exact; otherwise the entry is dropped
+/// and the store reads versions from the database. Entries are recorded only after a commit.
+package final class StreamVersionCache: Sendable {
+    private struct Entry: Sendable {
+        var head: LogPosition
+        /// 0 means the stream was known not to exist.
+        var versions: [StreamRef: Int64]
+    }
+
+    private let entries = Mutex<[TenantID: Entry]>([:])
+    private let maximumStreamsPerTenant: Int
+
+    package init(maximumStreamsPerTenant: Int = 200_000) {
+        self.maximumStreamsPerTenant = maximumStreamsPerTenant
+    }
+
+    /// The versions known at `head` (0 for streams known not to exist), and the streams that must be read.
+    package func lookup(_ streams: [StreamRef], in tenant: TenantID, at head: LogPosition) -> (known: [StreamRef: Int64], missing: [StreamRef]) {
+        entries.withLock { entries in
+            guard let entry = entries[tenant], entry.head == head else {
+                entries[tenant] = nil
+                return ([:], streams)
+            }
+            var known: [StreamRef: Int64] = [:]
+            var missing: [StreamRef] = []
+            for stream in streams {
+                if let version = entry.versions[stream] { known[stream] = version } else { missing.append(stream) }
+            }
+            return (known, missing)
+        }
+    }
+
+    /// Records the versions an append left behind, moving the tenant's entry from `base` to `head`.
+    package func record(_ versions: [StreamRef: Int64], in tenant: TenantID, from base: LogPosition, to head: LogPosition) {
+        let limit = maximumStreamsPerTenant
+        entries.withLock { entries in
+            switch entries[tenant] {
+            case nil:
+                entries[tenant] = Entry(head: head, versions: versions)
+            case var entry? where entry.head == base:
+                if entry.versions.count + versions.count > limit { entry.versions.removeAll(keepingCapacity: true) }
+                entry.versions.merge(versions) { _, new in new }
+                entry.head = head
+                entries[tenant] = entry
+            case let entry? where entry.head > head:
+                // A later append of this process got here first; its entry is newer and still exact.
+                _ = entry
+            default:
+                entries[tenant] = nil
+            }
+        }
+    }
+
+    /// Forgets a tenant (after an import, for instance).
+    package func forget(_ tenant: TenantID) {
+        _ = entries.withLock { $0.removeValue(forKey: tenant) }
+    }
+}
+
+extension UUID {
+    /// A time-ordered UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, then random bits.
+    /// Event ids made this way land at the right edge of the event-id index instead of at random pages.
+    public static func timeOrdered(at date: Date = Date()) -> UUID {
+        let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1_000))
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { raw in
+            RandomBytes.shared.fill(raw)
+            for index in 0..<6 { raw[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index))) }
+            raw[6] = 0x70 | (raw[6] & 0x0F)
+            raw[8] = 0x80 | (raw[8] & 0x3F)
+        }
+        return UUID(uuid: bytes)
+    }
+
+    /// The canonical lower-case text form, without Foundation's formatter (which goes through sprintf).
+    public var lowercasedString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        withUnsafeBytes(of: uuid) { raw in
+            for (index, byte) in raw.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
+                out.append(digits[Int(byte >> 4)])
+                out.append(digits[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,74 @@
+import EventLog
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Binds and steps a prepared statement through SQLite's C API.
+///
+/// Only for the append's INSERT, the hottest statement: GRDB's general-purpose arguments box every value in an
+/// existential, which cost more per event than SQLite's own work on it. Values are bound with SQLITE_TRANSIENT
+/// (SQLite copies them), and the statement is reset after each row so GRDB can keep caching it.
+package struct SQLiteRowWriter {
+    private let statement: SQLiteStatement
+    private let connection: SQLiteConnection?
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    package init(_ statement: Statement, in db: Database) {
+        self.statement = statement.sqliteStatement
+        self.connection = db.sqliteConnection
+    }
+
+    package func bind(_ index: Int32, _ value: String) {
+        var value = value
+        value.withUTF8 { bytes in
+            if let base = bytes.baseAddress {
+                base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { _ = sqlite3_bind_text(statement, index, $0, Int32(bytes.count), Self.transient) }
+            } else {
+                _ = sqlite3_bind_text(statement, index, "", 0, Self.transient)
+            }
+        }
+    }
+
+    package func bind(_ index: Int32, _ value: Int64) {
+        sqlite3_bind_int64(statement, index, value)
+    }
+
+    /// A BLOB (never NULL: an empty value binds a zero-length blob).
+    package func bind(_ index: Int32, bytes: UnsafeRawBufferPointer) {
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            sqlite3_bind_blob(statement, index, base, Int32(bytes.count), Self.transient)
+        } else {
+            sqlite3_bind_zeroblob(statement, index, 0)
+        }
+    }
+
+    package func bind(_ index: Int32, _ data: Data) {
+        data.withUnsafeBytes { bind(index, bytes: $0) }
+    }
+
+    package func bind(_ index: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { bind(index, bytes: $0) }
+    }
+
+    package func bind(_ index: Int32, _ uuid: UUID?) {
+        guard let uuid else {
+            sqlite3_bind_null(statement, index)
+            return
+        }
+        withUnsafeBytes(of: uuid.uuid) { bind(index, bytes: $0) }
+    }
+
+    /// Runs the statement once and resets it; a failure becomes GRDB's `DatabaseError` with SQLite's extended code.
+    package func step() throws {
+        let code = sqlite3_step(statement)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        guard code == SQLITE_DONE else {
+            let extended = connection.map { sqlite3_extended_errcode($0) } ?? code
+            let message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
+            throw DatabaseError(resultCode: ResultCode(rawValue: extended), message: message)
+        }
+    }
+}
