@@ -96,3 +96,48 @@ public enum AppendPlanning {
         return AppendPlan(events: recorded, head: previous, result: result)
     }
 }
+
+/// What one append transaction did: its result and, if it wrote, what the stream-version cache learns.
+package struct AppendOutcome: Sendable {
+    package var result: AppendResult
+    package var written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?
+
+    package init(result: AppendResult, written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?) {
+        self.result = result
+        self.written = written
+    }
+}
+
+/// Thrown inside an append transaction when the event-id key refuses a row, so the store rolls back before the
+/// batch is resolved as a retry.
+package struct DuplicateEventID: Error {
+    package init() {}
+}
+
+/// How an append attempt ended.
+package enum AppendAttempt: Sendable {
+    /// The transaction committed this.
+    case written(AppendOutcome)
+    /// The batch was in the log already: its original result, nothing written.
+    case retried(AppendResult)
+}
+
+extension AppendPlanning {
+    /// Runs one append transaction. A retried batch shows up in two ways — the event-id key refuses a row, or its
+    /// expected versions were moved by its own first attempt — and both come back as the original result, found
+    /// with `existing` after the transaction has rolled back.
+    package static func attempt(_ events: [ProposedEvent], _ transaction: () async throws -> AppendOutcome,
+                                existing: () async throws -> [UUID: ExistingEvent]) async throws -> AppendAttempt {
+        do {
+            return .written(try await transaction())
+        } catch is DuplicateEventID {
+            guard let retry = try resolveRetry(events, existing: try await existing()) else {
+                throw EventLogError(.storageFailure, "an event id collided but cannot be found again")
+            }
+            return .retried(retry)
+        } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+            if let retry = try resolveRetry(events, existing: try await existing()) { return .retried(retry) }
+            throw error
+        }
+    }
+}

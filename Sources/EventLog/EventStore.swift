@@ -147,7 +147,7 @@ enum AppendValidation {
     }
 
     static func isValidEventType(_ value: String) -> Bool {
-        let bytes = Array(value.utf8)
+        let bytes = value.utf8
         guard (1...100).contains(bytes.count), let first = bytes.first, first >= 0x41, first <= 0x5A else { return false }
         return bytes.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit }
     }

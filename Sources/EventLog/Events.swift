@@ -218,7 +218,8 @@ extension Array where Element == UInt8 {
         self = bytes
     }
 
-    var hexString: String {
+    /// Lower-case hexadecimal.
+    package var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(count * 2)
@@ -228,4 +229,9 @@ extension Array where Element == UInt8 {
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+extension Data {
+    /// Lower-case hexadecimal.
+    package var hexString: String { [UInt8](self).hexString }
 }

@@ -78,43 +78,26 @@ public final class PostgresEventStore: EventStore, Service {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         try AppendPlanning.validate(events, metadata: metadata)
-        let outcome: AppendOutcome
-        do {
-            outcome = try await inTenantTransaction(tenant) { connection in
+        let attempt = try await AppendPlanning.attempt(events) {
+            try await inTenantTransaction(tenant) { connection in
                 try await self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, connection)
             }
-        } catch is DuplicateEventID {
-            // Rolled back: some event id is in the log already. A retried batch gets its original positions.
-            let existing = try await inTenantTransaction(tenant) { connection in
+        } existing: {
+            try await inTenantTransaction(tenant) { connection in
                 try await self.existingEvents(events.map(\.eventID), in: tenant, connection)
             }
-            guard let retry = try AppendPlanning.resolveRetry(events, existing: existing) else {
-                throw EventLogError(.storageFailure, "an event id collided but cannot be found again")
-            }
-            return retry
-        } catch let error as EventLogError where error.code == .wrongExpectedVersion {
-            // A retry of a batch that did commit finds its streams moved on by itself: it gets the original result.
-            let existing = try await inTenantTransaction(tenant) { connection in
-                try await self.existingEvents(events.map(\.eventID), in: tenant, connection)
-            }
-            if let retry = try AppendPlanning.resolveRetry(events, existing: existing) { return retry }
-            throw error
         }
-        if let written = outcome.written {
-            versions.record(written.versions, in: tenant, from: written.base, to: written.head)
-            wakeups.signal(tenant)
+        switch attempt {
+        case .retried(let result):
+            return result
+        case .written(let outcome):
+            if let written = outcome.written {
+                versions.record(written.versions, in: tenant, from: written.base, to: written.head)
+                wakeups.signal(tenant)
+            }
+            return outcome.result
         }
-        return outcome.result
     }
-
-    /// What one append transaction did: its result and, if it wrote, what the version cache learns.
-    struct AppendOutcome: Sendable {
-        var result: AppendResult
-        var written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?
-    }
-
-    /// Thrown when the event-id index refuses a row; the transaction is rolled back before it is resolved.
-    struct DuplicateEventID: Error {}
 
     func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
                              useCache: Bool = true, _ connection: PostgresConnection) async throws -> AppendOutcome {

@@ -64,39 +64,24 @@ public final class SQLiteEventStore: EventStore {
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         try AppendPlanning.validate(events, metadata: metadata)
         let versions = self.versions
-        let outcome: AppendOutcome
-        do {
-            outcome = try await write { db in
+        let attempt = try await AppendPlanning.attempt(events) {
+            try await write { db in
                 try Self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, versions: versions, db)
             }
-        } catch is DuplicateEventID {
-            // Rolled back: some event id is in the log already. A retried batch gets its original positions.
-            let existing = try await read { db in try Self.existingEvents(events, in: tenant, db) }
-            guard let retry = try AppendPlanning.resolveRetry(events, existing: existing) else {
-                throw EventLogError(.storageFailure, "an event id collided but cannot be found again")
+        } existing: {
+            try await read { db in try Self.existingEvents(events, in: tenant, db) }
+        }
+        switch attempt {
+        case .retried(let result):
+            return result
+        case .written(let outcome):
+            if let written = outcome.written {
+                versions.record(written.versions, in: tenant, from: written.base, to: written.head)
+                wakeups.signal(tenant)
             }
-            return retry
-        } catch let error as EventLogError where error.code == .wrongExpectedVersion {
-            // A retry of a batch that did commit finds its streams moved on by itself: it gets the original result.
-            let existing = try await read { db in try Self.existingEvents(events, in: tenant, db) }
-            if let retry = try AppendPlanning.resolveRetry(events, existing: existing) { return retry }
-            throw error
+            return outcome.result
         }
-        if let written = outcome.written {
-            versions.record(written.versions, in: tenant, from: written.base, to: written.head)
-            wakeups.signal(tenant)
-        }
-        return outcome.result
     }
-
-    /// What one append transaction did: its result and, if it wrote, what the version cache learns.
-    struct AppendOutcome: Sendable {
-        var result: AppendResult
-        var written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?
-    }
-
-    /// Thrown inside the transaction when the event-id index refuses a row, so everything rolls back first.
-    struct DuplicateEventID: Error {}
 
     static func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
                                     versions cache: StreamVersionCache, _ db: Database) throws -> AppendOutcome {

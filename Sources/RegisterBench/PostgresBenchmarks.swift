@@ -27,23 +27,29 @@ struct PostgresBenchmarks {
         }
     }
 
-    /// Batches of 1 000 sealed events (validated, hashed, indexed, committed by the store) vs `COPY` of the same rows,
-    /// encoded in advance, into a bare table. Sealing happens before either clock starts.
     /// The same benchmarks with another workload.
     func with(workload: Workload) -> PostgresBenchmarks {
         PostgresBenchmarks(appURL: appURL, adminURL: adminURL, workload: workload, rounds: rounds, logger: logger)
     }
 
-    func batchAppend(store: PostgresEventStore, keyRing: KeyRing, batches: Int, label: String) async throws -> (ours: Measurement, raw: Measurement) {
+    /// Batches of 1 000 sealed events (validated, hashed, indexed, committed by the store) vs `COPY` of the same rows,
+    /// encoded in advance, into a bare table, and into a table with the log's keys (no RLS, no triggers).
+    /// Sealing happens before any clock starts.
+    func batchAppend(store: PostgresEventStore, keyRing: KeyRing, batches: Int, label: String) async throws -> Comparison {
+        let columns = """
+            tenant_id text, pos bigint, event_id uuid, stream_type text, stream_id text,
+            stream_version bigint, event_type text, schema_version integer, recorded_at_us bigint, actor_user text, actor_role text,
+            correlation_id uuid, causation_id uuid, subjects uuid[], payload bytea, prev_hash bytea, hash bytea
+            """
         try await withAdmin { admin in
-            try await admin.query("""
-                CREATE TABLE IF NOT EXISTS bench_raw_events (tenant_id text, pos bigint, event_id uuid, stream_type text, stream_id text,
-                    stream_version bigint, event_type text, schema_version integer, recorded_at_us bigint, actor_user text, actor_role text,
-                    correlation_id uuid, causation_id uuid, subjects uuid[], payload bytea, prev_hash bytea, hash bytea)
-                """, logger: logger)
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS bench_raw_events (\(columns))"), logger: logger)
+            try await admin.query(PostgresQuery(unsafeSQL: """
+                CREATE TABLE IF NOT EXISTS bench_keyed_events (\(columns), PRIMARY KEY (tenant_id, pos), UNIQUE (tenant_id, event_id),
+                    UNIQUE (tenant_id, stream_type, stream_id, stream_version))
+                """), logger: logger)
         }
         let tenant = try TenantID("bench-batch-\(workload.eventsPerStream)")
-        var ours: [Measurement] = [], baseline: [Measurement] = []
+        var comparison = Comparison()
         var next = 0
         for round in 0..<rounds {
             var sealed: [[ProposedEvent]] = []
@@ -54,21 +60,25 @@ struct PostgresBenchmarks {
             let seconds = try await Stopwatch.time {
                 for events in sealed { _ = try await store.append(events, to: tenant, metadata: SQLiteBenchmarks.metadata) }
             }
-            ours.append(Measurement(name: "PostgreSQL batched append, \(label)", events: batches * 1_000, seconds: seconds))
             let buffers = sealed.enumerated().map { index, events in
-                Self.copyText(RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(round * batches + index) * 1_000))
+                Self.copyText(RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(round * batches + index) * 1_000,
+                                          versions: SQLiteBenchmarks.versions(from: index, of: sealed, round: round, batches: batches)))
             }
-            let rawSeconds = try await withAdmin { admin in
-                try await Stopwatch.time {
-                    for buffer in buffers {
-                        try await admin.copyFrom(table: "bench_raw_events", logger: logger) { writer in try await writer.write(buffer) }
+            var copies: [Measurement] = []
+            for (table, name) in [("bench_raw_events", "PostgreSQL raw COPY"), ("bench_keyed_events", "raw COPY into a table with the log's keys")] {
+                let rawSeconds = try await withAdmin { admin in
+                    try await Stopwatch.time {
+                        for buffer in buffers {
+                            try await admin.copyFrom(table: table, logger: logger) { writer in try await writer.write(buffer) }
+                        }
                     }
                 }
+                copies.append(Measurement(name: name, events: batches * 1_000, seconds: rawSeconds))
             }
-            baseline.append(Measurement(name: "PostgreSQL raw COPY", events: batches * 1_000, seconds: rawSeconds))
-            log("  round \(round + 1): ours \(Int(ours.last!.eventsPerSecond))/s, raw \(Int(baseline.last!.eventsPerSecond))/s")
+            comparison.add(ours: Measurement(name: "PostgreSQL batched append, \(label)", events: batches * 1_000, seconds: seconds),
+                           baseline: copies[0], keyed: copies[1])
         }
-        return (ours.median, baseline.median)
+        return comparison
     }
 
     /// COPY text format: tab-separated, `\N` for NULL, bytea as `\\x…`.
@@ -77,7 +87,7 @@ struct PostgresBenchmarks {
         for row in rows {
             let subjects = "{" + row.subjects.map(\.description).joined(separator: ",") + "}"
             buffer.writeString("\(row.tenant)\t\(row.position)\t\(row.eventID.uuidString)\t\(row.streamType)\t\(row.streamID)\t\(row.streamVersion)\t\(row.eventType)\t1\t\(row.recordedAt)\tu-bench\tbench\t\\N\t\\N\t\(subjects)\t")
-            buffer.writeString("\\\\x" + row.payload.hex + "\t\\\\x" + row.previousHash.hex + "\t\\\\x" + row.hash.hex + "\n")
+            buffer.writeString("\\\\x" + row.payload.hexString + "\t\\\\x" + row.previousHash.hexString + "\t\\\\x" + row.hash.hexString + "\n")
         }
         return buffer
     }
@@ -113,7 +123,7 @@ struct PostgresBenchmarks {
     /// The same transaction as an append — tenant binding, head lock, look-ups, insert + head move + notify — run by
     /// pgbench with the same concurrency, as the application role.
     func pgbench(path: String, total: Int, writers: Int = 32, tenants: Int = 50, sampleEvent: ProposedEvent) throws -> Measurement {
-        let payload = sampleEvent.payload.hex
+        let payload = sampleEvent.payload.hexString
         let hash = String(repeating: "ab", count: 32)
         let script = """
             \\set t random(1, \(tenants))
@@ -148,18 +158,5 @@ struct PostgresBenchmarks {
         let count = (total / writers) * writers
         return Measurement(name: "pgbench, same SQL and lock, \(writers) clients", events: count, seconds: Double(count) / tps,
                            cpuSeconds: CPUTime.used(children: true) - cpuBefore)
-    }
-}
-
-extension Data {
-    var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(count * 2)
-        for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

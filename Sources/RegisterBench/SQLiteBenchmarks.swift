@@ -10,7 +10,9 @@ struct SQLiteBenchmarks {
     let rounds: Int
 
     /// A bare table with the log's columns: no keys, indexes or triggers; WAL and synchronous=FULL like the store.
-    func rawDatabase(_ name: String) throws -> DatabasePool {
+    /// With `keyed`, the table gets the log's primary key and unique indexes (still no triggers, no head, no
+    /// hashing): the share of the gap that the schema itself costs.
+    func rawDatabase(_ name: String, keyed: Bool = false) throws -> DatabasePool {
         let pool = try DatabasePool(path: directory.appendingPathComponent(name).path)
         // As the store does: after opening, since GRDB sets WAL databases to NORMAL.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
@@ -18,8 +20,15 @@ struct SQLiteBenchmarks {
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS raw_events (tenant_id TEXT, pos INTEGER, event_id BLOB, stream_type TEXT, stream_id TEXT,
                     stream_version INTEGER, event_type TEXT, schema_version INTEGER, recorded_at_us INTEGER, actor_user TEXT, actor_role TEXT,
-                    correlation_id BLOB, causation_id BLOB, subjects BLOB, payload BLOB, prev_hash BLOB, hash BLOB)
+                    correlation_id BLOB, causation_id BLOB, subjects BLOB, payload BLOB, prev_hash BLOB, hash BLOB
+                    \(keyed ? ", PRIMARY KEY (tenant_id, pos)) WITHOUT ROWID" : ")")
                 """)
+            if keyed {
+                try db.execute(sql: """
+                    CREATE UNIQUE INDEX IF NOT EXISTS raw_event_id ON raw_events (tenant_id, event_id);
+                    CREATE UNIQUE INDEX IF NOT EXISTS raw_stream ON raw_events (tenant_id, stream_type, stream_id, stream_version);
+                    """)
+            }
         }
         return pool
     }
@@ -48,10 +57,11 @@ struct SQLiteBenchmarks {
     /// Batches of 1 000 sealed events (the store validates, hashes, indexes and commits them) vs one-transaction
     /// INSERTs of the same rows into a bare table. Sealing happens before either clock starts (it is measured
     /// on its own in the breakdown).
-    func batchAppend(store: SQLiteEventStore, keyRing: KeyRing, batches: Int, label: String) async throws -> (ours: Measurement, raw: Measurement) {
+    func batchAppend(store: SQLiteEventStore, keyRing: KeyRing, batches: Int, label: String) async throws -> Comparison {
         let raw = try rawDatabase("raw-batch-\(workload.eventsPerStream).sqlite")
+        let keyedRaw = try rawDatabase("raw-keyed-batch-\(workload.eventsPerStream).sqlite", keyed: true)
         let tenant = try TenantID("bench-batch")
-        var ours: [Measurement] = [], baseline: [Measurement] = []
+        var comparison = Comparison()
         var next = 0
         for round in 0..<rounds {
             var sealed: [[ProposedEvent]] = []
@@ -62,33 +72,54 @@ struct SQLiteBenchmarks {
             let seconds = try await Stopwatch.time {
                 for events in sealed { _ = try await store.append(events, to: tenant, metadata: Self.metadata) }
             }
-            ours.append(Measurement(name: "SQLite batched append, \(label)", events: batches * 1_000, seconds: seconds))
+            // Stream versions as the store assigned them, so the keyed table's unique index accepts the rows.
             let prepared = sealed.enumerated().map { index, events in
-                RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(round * batches + index) * 1_000)
+                RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(round * batches + index) * 1_000, versions: Self.versions(from: index, of: sealed, round: round, batches: batches))
             }
             let rawSeconds = try await Stopwatch.time {
                 for rows in prepared {
                     try await raw.write { db in try Self.insertRaw(rows, db) }
                 }
             }
-            baseline.append(Measurement(name: "SQLite raw one-transaction INSERT", events: batches * 1_000, seconds: rawSeconds))
-            log("  round \(round + 1): ours \(Int(ours.last!.eventsPerSecond))/s, raw \(Int(baseline.last!.eventsPerSecond))/s")
+            let keyedSeconds = try await Stopwatch.time {
+                for rows in prepared {
+                    try await keyedRaw.write { db in try Self.insertRaw(rows, db) }
+                }
+            }
+            comparison.add(ours: Measurement(name: "SQLite batched append, \(label)", events: batches * 1_000, seconds: seconds),
+                           baseline: Measurement(name: "SQLite raw one-transaction INSERT", events: batches * 1_000, seconds: rawSeconds),
+                           keyed: Measurement(name: "raw INSERT into a table with the log's keys", events: batches * 1_000, seconds: keyedSeconds))
         }
-        return (ours.median, baseline.median)
+        return comparison
     }
 
-    /// Single durable appends (each its own transaction, fsynced) vs raw BEGIN IMMEDIATE + INSERT + COMMIT.
-    func singleAppend(store: SQLiteEventStore, keyRing: KeyRing, count: Int) async throws -> (ours: Measurement, raw: Measurement) {
+    /// Unique stream versions for the raw rows: a running count per stream over everything prepared so far.
+    static func versions(from index: Int, of batches: [[ProposedEvent]], round: Int, batches count: Int) -> [Int64] {
+        var counts: [StreamRef: Int64] = [:]
+        var result: [Int64] = []
+        for (batchIndex, events) in batches.enumerated() where batchIndex <= index {
+            for event in events {
+                let version = (counts[event.stream] ?? Int64(round * 1_000_000)) + 1
+                counts[event.stream] = version
+                if batchIndex == index { result.append(version) }
+            }
+        }
+        return result
+    }
+
+    /// Single durable appends (each its own fsynced transaction) vs raw BEGIN IMMEDIATE + INSERT + COMMIT, in
+    /// alternating chunks: an fsync's cost drifts over a run, and alternating keeps both sides on the same drift.
+    func singleAppend(store: SQLiteEventStore, keyRing: KeyRing, count: Int, chunks: Int = 10) async throws -> Comparison {
         let raw = try rawDatabase("raw-single.sqlite")
         let tenant = try TenantID("bench-single")
-        var ours: [Measurement] = [], baseline: [Measurement] = []
-        for round in 0..<rounds {
-            let events = try await workload.batch(round * count..<(round + 1) * count, tenant: tenant, keyRing: keyRing)
+        let perChunk = max(1, count / chunks)
+        var comparison = Comparison()
+        for chunk in 0..<chunks {
+            let events = try await workload.batch(chunk * perChunk..<(chunk + 1) * perChunk, tenant: tenant, keyRing: keyRing)
             let seconds = try await Stopwatch.time {
                 for event in events { _ = try await store.append([event], to: tenant, metadata: Self.metadata) }
             }
-            ours.append(Measurement(name: "SQLite single durable append", events: count, seconds: seconds))
-            let rows = RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(round * count))
+            let rows = RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(chunk * perChunk))
             let rawSeconds = try await Stopwatch.time {
                 for row in rows {
                     try await raw.writeWithoutTransaction { db in
@@ -99,10 +130,10 @@ struct SQLiteBenchmarks {
                     }
                 }
             }
-            baseline.append(Measurement(name: "SQLite raw BEGIN IMMEDIATE + INSERT + COMMIT", events: count, seconds: rawSeconds))
-            log("  round \(round + 1): ours \(Int(ours.last!.eventsPerSecond))/s, raw \(Int(baseline.last!.eventsPerSecond))/s")
+            comparison.add(ours: Measurement(name: "SQLite single durable append", events: perChunk, seconds: seconds),
+                           baseline: Measurement(name: "SQLite raw BEGIN IMMEDIATE + INSERT + COMMIT", events: perChunk, seconds: rawSeconds))
         }
-        return (ours.median, baseline.median)
+        return comparison
     }
 
     static let metadata = EventMetadata(actor: (try? Actor(userID: "u-bench", role: "bench")) ?? .system)

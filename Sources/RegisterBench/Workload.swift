@@ -78,10 +78,10 @@ struct RawRow: Sendable {
     let hash: Data
 
     /// Rows shaped like `events` (already sealed), with positions from `start` and random hashes.
-    static func rows(from events: [ProposedEvent], tenant: String, start: Int64) -> [RawRow] {
+    static func rows(from events: [ProposedEvent], tenant: String, start: Int64, versions: [Int64]? = nil) -> [RawRow] {
         events.enumerated().map { offset, event in
             RawRow(tenant: tenant, position: start + Int64(offset), eventID: event.eventID, streamType: event.stream.type, streamID: event.stream.id,
-                   streamVersion: Int64(offset + 1), eventType: event.eventType, recordedAt: Timestamp.now().rawValue, subjects: event.subjects,
+                   streamVersion: versions?[offset] ?? Int64(offset + 1), eventType: event.eventType, recordedAt: Timestamp.now().rawValue, subjects: event.subjects,
                    payload: event.payload, previousHash: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
                    hash: Data((0..<32).map { _ in UInt8.random(in: 0...255) }))
         }

@@ -37,6 +37,13 @@ public struct PayloadOpener: Sendable {
         if let keys { decoder.userInfo[.registerSubjectKeys] = keys }
         return try decoder.decode(type, from: data)
     }
+
+    /// Several payloads with one decoder.
+    public func open<Payload: Decodable>(_ type: Payload.Type, from payloads: [Data]) throws -> [Payload] {
+        let decoder = JSONDecoder()
+        if let keys { decoder.userInfo[.registerSubjectKeys] = keys }
+        return try payloads.map { try decoder.decode(type, from: $0) }
+    }
 }
 
 extension KeyRing {
@@ -48,6 +55,17 @@ extension KeyRing {
     /// Seals a batch of payloads, loading (or creating) the keys of all their subjects in one go.
     public func seal<Payload: Encodable>(_ payloads: [Payload], subjects: [SubjectID], in tenant: TenantID) async throws -> [Data] {
         try PayloadSealer(keys: try await sealingKeys(for: subjects, in: tenant)).seal(payloads)
+    }
+
+    /// Decodes the payloads of a page of events (one tenant's), loading the keys of all their subjects in one go:
+    /// the way a catch-up read or a projection opens events.
+    public func open<Payload: Decodable>(_ type: Payload.Type, from events: [RecordedEvent]) async throws -> [Payload] {
+        guard let tenant = events.first?.tenant else { return [] }
+        guard events.allSatisfy({ $0.tenant == tenant }) else {
+            throw EventLogError(.invalidArgument, "a page of events to open belongs to one tenant")
+        }
+        let keys = try await openingKeys(for: events.flatMap(\.subjects), in: tenant)
+        return try PayloadOpener(keys: keys).open(type, from: events.map(\.payload))
     }
 
     /// Decodes a recorded event's payload with its personal fields opened (or erased).
