@@ -14,19 +14,27 @@ extension PostgresEventStore {
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(configuration: url.connectionConfiguration(), id: 0, logger: logger)
-                try await withTaskCancellationHandler {
-                    try await connection.listen(on: Self.channel) { notifications in
-                        wakeups.signalAll()
-                        delay = .milliseconds(200)
-                        for try await notification in notifications {
-                            if let tenant = try? TenantID(notification.payload) { wakeups.signal(tenant) }
+                var failure: (any Error)?
+                do {
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: Self.channel) { notifications in
+                            wakeups.signalAll()
+                            delay = .milliseconds(200)
+                            for try await notification in notifications {
+                                if let tenant = try? TenantID(notification.payload) { wakeups.signal(tenant) }
+                            }
                         }
+                    } onCancel: {
+                        // Ends the `for await` above; the close is awaited below.
+                        let closing: EventLoopFuture<Void> = connection.close()
+                        _ = closing
                     }
-                } onCancel: {
-                    let closing: EventLoopFuture<Void> = connection.close()
-                    _ = closing
+                } catch {
+                    failure = error
                 }
+                // Closed on every path before the connection goes away (postgres-nio requires it).
                 try? await connection.close()
+                if let failure { throw failure }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("the notification connection failed; subscriptions poll until it is back",

@@ -90,7 +90,7 @@ struct CommandLineTests {
             #expect(holds.status == 0, "\(holds.output) \(holds.errors)")
             #expect(holds.output.contains("checkpoint holds"))
             let stranger = try RegisterBinary.run(["log", "verify-checkpoint", checkpointFile.path, "--public-key", "AAAA"] + targetArguments, in: directory)
-            #expect(stranger.status == 1)
+            #expect(stranger.status == 1, "\(stranger.output) \(stranger.errors)")
             }
         }
     }
