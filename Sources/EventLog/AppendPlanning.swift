@@ -6,11 +6,15 @@ public struct ExistingEvent: Sendable, Hashable {
     public var stream: StreamRef
     public var streamVersion: Int64
     public var eventType: String
-    public init(position: LogPosition, stream: StreamRef, streamVersion: Int64, eventType: String) {
+    public var schemaVersion: Int
+    public var subjects: [SubjectID]
+    public init(position: LogPosition, stream: StreamRef, streamVersion: Int64, eventType: String, schemaVersion: Int, subjects: [SubjectID]) {
         self.position = position
         self.stream = stream
         self.streamVersion = streamVersion
         self.eventType = eventType
+        self.schemaVersion = schemaVersion
+        self.subjects = subjects
     }
 }
 
@@ -27,8 +31,16 @@ public struct AppendPlan: Sendable {
 /// that lock, then writes `plan.events` and `plan.head` in the same transaction.
 public enum AppendPlanning {
     /// Checks the batch before any database work; both stores refuse exactly the same input.
-    public static func validate(_ events: [ProposedEvent], metadata: EventMetadata) throws(EventLogError) {
+    /// - Returns: the subjects whose keys seal fields in the batch; the store refuses the batch if any of them
+    ///   has been erased (no new personal data about an erased subject).
+    @discardableResult
+    public static func validate(_ events: [ProposedEvent], metadata: EventMetadata) throws(EventLogError) -> Set<SubjectID> {
         try AppendValidation.check(events, metadata: metadata)
+    }
+
+    /// The error for a batch that seals new data of an erased subject.
+    package static func erased(_ subject: SubjectID) -> EventLogError {
+        EventLogError(.subjectErased, "subject \(subject) has been erased; nothing new can be recorded about them")
     }
 
     /// The streams whose current versions the plan needs.
@@ -53,7 +65,9 @@ public enum AppendPlanning {
             guard let found = existing[event.eventID] else {
                 throw EventLogError(.eventIDConflict, "part of this batch was appended before (not event \(id)); a retried batch must be identical to the original")
             }
-            guard found.stream == event.stream, found.eventType == event.eventType else {
+            // The payload itself cannot be compared: a retry re-seals it under fresh nonces.
+            guard found.stream == event.stream, found.eventType == event.eventType, found.schemaVersion == event.schemaVersion,
+                  found.subjects == event.subjects else {
                 throw EventLogError(.eventIDConflict, "event id \(id) is already used at position \(found.position) by a different event")
             }
             positions.append(found.position)
@@ -100,9 +114,9 @@ public enum AppendPlanning {
 /// What one append transaction did: its result and, if it wrote, what the stream-version cache learns.
 package struct AppendOutcome: Sendable {
     package var result: AppendResult
-    package var written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?
+    package var written: (base: LogHead, head: LogHead, versions: [StreamRef: Int64])?
 
-    package init(result: AppendResult, written: (base: LogPosition, head: LogPosition, versions: [StreamRef: Int64])?) {
+    package init(result: AppendResult, written: (base: LogHead, head: LogHead, versions: [StreamRef: Int64])?) {
         self.result = result
         self.written = written
     }

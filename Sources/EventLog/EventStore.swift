@@ -107,7 +107,10 @@ enum AppendValidation {
     static let maximumBatch = 10_000
     static let maximumPayload = 1 << 20
 
-    static func check(_ events: [ProposedEvent], metadata: EventMetadata) throws(EventLogError) {
+    /// - Returns: the subjects whose keys seal fields in the batch.
+    @discardableResult
+    static func check(_ events: [ProposedEvent], metadata: EventMetadata) throws(EventLogError) -> Set<SubjectID> {
+        var sealedSubjects = Set<SubjectID>()
         guard !events.isEmpty else { throw EventLogError(.invalidArgument, "an append needs at least one event") }
         guard events.count <= maximumBatch else { throw EventLogError(.invalidArgument, "a batch has at most \(maximumBatch) events") }
         var seen = Set<UUID>()
@@ -118,8 +121,8 @@ enum AppendValidation {
             guard isValidEventType(event.eventType) else {
                 throw EventLogError(.invalidArgument, "event \(index + 1) of the batch: an event type starts with an upper-case letter and has at most 100 letters and digits")
             }
-            guard event.schemaVersion >= 1 else {
-                throw EventLogError(.invalidArgument, "event \(index + 1) of the batch: the schema version starts at 1")
+            guard (1...Int(Int32.max)).contains(event.schemaVersion) else {
+                throw EventLogError(.invalidArgument, "event \(index + 1) of the batch: the schema version is a positive 32-bit number")
             }
             guard event.payload.count <= maximumPayload else {
                 throw EventLogError(.invalidArgument, "event \(index + 1) of the batch: a payload has at most 1 MiB")
@@ -134,7 +137,13 @@ enum AppendValidation {
             guard !leaked else {
                 throw EventLogError(.personalDataInClear, "event \(index + 1) of the batch holds a personal identity code outside a sealed field")
             }
+            let sealed = SealedValue.subjects(in: event.payload)
+            if let stranger = sealed.first(where: { !event.subjects.contains($0) }) {
+                throw EventLogError(.invalidArgument, "event \(index + 1) of the batch seals a field of subject \(stranger), which is not among the event's subjects")
+            }
+            sealedSubjects.formUnion(sealed)
         }
+        return sealedSubjects
     }
 
     static func hasDuplicates(_ subjects: [SubjectID]) -> Bool {

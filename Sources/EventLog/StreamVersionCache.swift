@@ -9,7 +9,8 @@ import Synchronization
 /// and the store reads versions from the database. Entries are recorded only after a commit.
 package final class StreamVersionCache: Sendable {
     private struct Entry: Sendable {
-        var head: LogPosition
+        /// Position and hash: a restored or failed-over database can reach the same position with other events.
+        var head: LogHead
         /// 0 means the stream was known not to exist.
         var versions: [StreamRef: Int64]
     }
@@ -22,9 +23,9 @@ package final class StreamVersionCache: Sendable {
     }
 
     /// The versions known at `head` (0 for streams known not to exist), and the streams that must be read.
-    package func lookup(_ streams: [StreamRef], in tenant: TenantID, at head: LogPosition) -> (known: [StreamRef: Int64], missing: [StreamRef]) {
+    package func lookup(_ streams: [StreamRef], in tenant: TenantID, at head: LogHead) -> (known: [StreamRef: Int64], missing: [StreamRef]) {
         entries.withLock { entries in
-            guard let entry = entries[tenant], entry.head == head else {
+            guard let entry = entries[tenant], entry.head.position == head.position, entry.head.hash == head.hash else {
                 entries[tenant] = nil
                 return ([:], streams)
             }
@@ -38,18 +39,18 @@ package final class StreamVersionCache: Sendable {
     }
 
     /// Records the versions an append left behind, moving the tenant's entry from `base` to `head`.
-    package func record(_ versions: [StreamRef: Int64], in tenant: TenantID, from base: LogPosition, to head: LogPosition) {
+    package func record(_ versions: [StreamRef: Int64], in tenant: TenantID, from base: LogHead, to head: LogHead) {
         let limit = maximumStreamsPerTenant
         entries.withLock { entries in
             switch entries[tenant] {
             case nil:
                 entries[tenant] = Entry(head: head, versions: versions)
-            case var entry? where entry.head == base:
+            case var entry? where entry.head.position == base.position && entry.head.hash == base.hash:
                 if entry.versions.count + versions.count > limit { entry.versions.removeAll(keepingCapacity: true) }
                 entry.versions.merge(versions) { _, new in new }
                 entry.head = head
                 entries[tenant] = entry
-            case let entry? where entry.head > head:
+            case let entry? where entry.head.position > head.position:
                 // A later append of this process got here first; its entry is newer and still exact.
                 _ = entry
             default:

@@ -30,9 +30,11 @@ public struct PostgresConnectionURL: Sendable, CustomStringConvertible {
         guard !database.isEmpty else { throw EventLogError(.invalidArgument, "the PostgreSQL URL has no database name") }
         self.host = host
         self.port = components.port ?? 5432
-        self.username = user.removingPercentEncoding ?? user
-        self.password = components.password.map { $0.removingPercentEncoding ?? $0 }
-        self.database = database.removingPercentEncoding ?? database
+        // URLComponents has already percent-decoded user, password and path; decoding again would corrupt a
+        // password that contains "%".
+        self.username = user
+        self.password = components.password
+        self.database = database
         let mode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value
         switch mode {
         case nil:

@@ -72,15 +72,23 @@ public final class PostgresEventStore: EventStore, Service {
             let what = found.map { "is at schema version \($0)" } ?? "has no migrations applied"
             throw EventLogError(.schemaMismatch, "the database \(what), this build needs version \(current); run `register db migrate`")
         }
+        // Least privilege is checked, not assumed: a service that could bypass row-level security or the
+        // append-only rules refuses to start.
+        let problem = try await client.withConnection { connection in
+            try await PostgresSchema.unsafeApplicationRole(self.url.username, owner: nil, on: connection, logger: self.logger)
+        }
+        if let problem {
+            throw EventLogError(.schemaMismatch, "the service connects as \(problem); connect as the application role (docs/operations.md)")
+        }
     }
 
     // MARK: Appending
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
-        try AppendPlanning.validate(events, metadata: metadata)
+        let sealed = try AppendPlanning.validate(events, metadata: metadata)
         let attempt = try await AppendPlanning.attempt(events) {
             try await inTenantTransaction(tenant) { connection in
-                try await self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, connection)
+                try await self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, refusingErased: sealed, connection)
             }
         } existing: {
             try await inTenantTransaction(tenant) { connection in
@@ -100,22 +108,22 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
-                             useCache: Bool = true, _ connection: PostgresConnection) async throws -> AppendOutcome {
+                             refusingErased sealed: Set<SubjectID> = [], useCache: Bool = true, _ connection: PostgresConnection) async throws -> AppendOutcome {
         let head = try await lockHead(of: tenant, connection)
         let streams = AppendPlanning.streams(of: events, expecting: expecting)
-        var (versions, missing) = useCache ? self.versions.lookup(streams, in: tenant, at: head.position) : ([:], streams)
+        var (versions, missing) = useCache ? self.versions.lookup(streams, in: tenant, at: head) : ([:], streams)
         if !missing.isEmpty {
             versions.merge(try await streamVersions(missing, in: tenant, connection)) { _, read in read }
         }
         let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head,
                                            currentVersions: versions.filter { $0.value > 0 }, now: .now())
         do {
-            try await insert(plan.events, movingHeadTo: plan.head, of: tenant, connection)
+            try await insert(plan.events, movingHeadTo: plan.head, of: tenant, refusingErased: sealed, connection)
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && error.serverInfo?[.constraintName] == "log_events_event_id" {
             throw DuplicateEventID()
         }
         for event in plan.events { versions[event.stream] = event.streamVersion }
-        return AppendOutcome(result: plan.result, written: (head.position, plan.head.position, versions))
+        return AppendOutcome(result: plan.result, written: (head, plan.head, versions))
     }
 
     /// Takes the tenant's append lock (its head row, created on the tenant's first append) and reads the head.
@@ -159,22 +167,30 @@ public final class PostgresEventStore: EventStore, Service {
     /// The events with these ids that are already in the log.
     func existingEvents(_ eventIDs: [UUID], in tenant: TenantID, _ connection: PostgresConnection) async throws -> [UUID: ExistingEvent] {
         let rows = try await connection.query("""
-            SELECT event_id, pos, stream_type, stream_id, stream_version, event_type FROM register.log_events
+            SELECT event_id, pos, stream_type, stream_id, stream_version, event_type, schema_version, subjects FROM register.log_events
             WHERE tenant_id = \(tenant.rawValue) AND event_id = ANY(\(eventIDs))
             """, logger: logger)
         var existing: [UUID: ExistingEvent] = [:]
-        for try await (eventID, position, streamType, streamID, version, eventType) in rows.decode((UUID, Int64, String, String, Int64, String).self) {
+        for try await (eventID, position, streamType, streamID, version, eventType, schemaVersion, subjects)
+            in rows.decode((UUID, Int64, String, String, Int64, String, Int32, [UUID]).self) {
             existing[eventID] = ExistingEvent(position: LogPosition(position), stream: StreamRef(uncheckedType: streamType, id: streamID),
-                                              streamVersion: version, eventType: eventType)
+                                              streamVersion: version, eventType: eventType, schemaVersion: Int(schemaVersion),
+                                              subjects: subjects.map(SubjectID.init))
         }
         return existing
     }
 
-    /// Inserts the rows, moves the head and notifies listeners: one statement, one round trip.
-    func insert(_ events: [RecordedEvent], movingHeadTo head: LogHead, of tenant: TenantID, _ connection: PostgresConnection) async throws {
+    /// Inserts the rows, moves the head and notifies listeners: one statement, one round trip. Nothing is written if
+    /// a subject in `sealed` has been erased (new sealed data about them is refused).
+    func insert(_ events: [RecordedEvent], movingHeadTo head: LogHead, of tenant: TenantID, refusingErased sealed: Set<SubjectID> = [],
+                _ connection: PostgresConnection) async throws {
         let columns = InsertColumns(events)
+        let sealedSubjects = sealed.map(\.uuid)
         let rows = try await connection.query("""
-            WITH inserted AS (
+            WITH erased AS (
+                SELECT subject_id FROM register.subject_keys
+                WHERE tenant_id = \(tenant.rawValue) AND subject_id = ANY(\(sealedSubjects)) AND shredded_at_us IS NOT NULL LIMIT 1
+            ), inserted AS (
                 INSERT INTO register.log_events (tenant_id, pos, event_id, stream_type, stream_id, stream_version, event_type, schema_version,
                     recorded_at_us, actor_user, actor_role, correlation_id, causation_id, subjects, payload, prev_hash, hash)
                 SELECT \(tenant.rawValue), u.pos, u.event_id, u.stream_type, u.stream_id, u.stream_version, u.event_type, u.schema_version::integer,
@@ -187,16 +203,19 @@ public final class PostgresEventStore: EventStore, Service {
                             \(columns.payloads)::bytea[], \(columns.previousHashes)::bytea[], \(columns.hashes)::bytea[])
                     AS u (pos, event_id, stream_type, stream_id, stream_version, event_type, schema_version, recorded_at_us, actor_user,
                           actor_role, correlation_id, causation_id, subjects, payload, prev_hash, hash)
+                WHERE NOT EXISTS (SELECT 1 FROM erased)
                 RETURNING 1
             ), moved AS (
                 UPDATE register.log_heads SET last_pos = \(head.position.rawValue), last_hash = \(Data(head.hash.bytes)),
                     last_recorded_at_us = \(head.recordedAt.rawValue)
-                WHERE tenant_id = \(tenant.rawValue)
+                WHERE tenant_id = \(tenant.rawValue) AND NOT EXISTS (SELECT 1 FROM erased)
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved), pg_notify(\(Self.channel), \(tenant.rawValue))
+            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved), (SELECT subject_id FROM erased),
+                   pg_notify(\(Self.channel), \(tenant.rawValue))
             """, logger: logger)
-        for try await (inserted, moved, _) in rows.decode((Int64, Int64, String).self) {
+        for try await (inserted, moved, erased, _) in rows.decode((Int64, Int64, UUID?, String).self) {
+            if let erased { throw AppendPlanning.erased(SubjectID(erased)) }
             guard inserted == events.count, moved == 1 else {
                 throw EventLogError(.storageFailure, "the append to \(tenant) wrote \(inserted) of \(events.count) events and \(moved) head rows")
             }
@@ -299,7 +318,7 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     static func storageError(_ message: String, _ error: any Error) -> EventLogError {
-        EventLogError(.storageFailure, "\(message): \(PostgresErrors.summary(of: error))", underlying: error)
+        EventLogError(.storageFailure, "\(message): \(PostgresErrors.summary(of: error))", underlying: PostgresErrors.sanitized(error))
     }
 }
 

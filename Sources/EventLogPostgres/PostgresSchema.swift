@@ -84,7 +84,9 @@ enum PostgresSchema {
         // Dead tuples of shredded keys are vacuumed away promptly.
         "ALTER TABLE register.subject_keys SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0)",
 
-        // Append-only, enforced by the database for every role; only a superuser can switch triggers off.
+        // Append-only, enforced by the database for the application role and any other non-owner. The schema's
+        // owner (and a superuser) could still disable triggers or drop policies: that is why the service never
+        // connects as the owner, and why the hash chain and signed checkpoints exist.
         """
         CREATE FUNCTION register.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -142,7 +144,9 @@ enum PostgresSchema {
     /// Privileges of the application role: read and append the log, never change or remove it. Re-applied on every
     /// migration run, so a new application role gets exactly these.
     static func grants(to role: String) -> [String] {
-        [
+        // Quoted, so that a name like current_user cannot be read as a keyword (names are also validated).
+        let role = "\"\(role)\""
+        return [
             "REVOKE ALL ON ALL TABLES IN SCHEMA register FROM PUBLIC",
             "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA register FROM PUBLIC",
             "GRANT USAGE ON SCHEMA register TO \(role)",
@@ -154,6 +158,27 @@ enum PostgresSchema {
             "GRANT SELECT, INSERT ON register.tenant_keys TO \(role)",
             "GRANT SELECT, INSERT, UPDATE (wrapped_key, shredded_at_us) ON register.subject_keys TO \(role)",
         ]
+    }
+
+    /// Why a role may not be the application role, or nil: it must not be able to bypass row-level security or
+    /// the append-only rules, which a superuser, a BYPASSRLS role or the tables' owner can.
+    static func unsafeApplicationRole(_ role: String, owner: String?, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+        let rows = try await connection.query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = \(role)", logger: logger)
+        var found = false
+        for try await (superuser, bypass) in rows.decode((Bool, Bool).self) {
+            found = true
+            if superuser { return "role '\(role)' is a superuser" }
+            if bypass { return "role '\(role)' can bypass row-level security (BYPASSRLS)" }
+        }
+        guard found else { return "role '\(role)' does not exist" }
+        if let owner, owner == role { return "role '\(role)' is the schema owner" }
+        let owned = try await connection.query("""
+            SELECT count(*) FROM pg_tables WHERE schemaname = 'register' AND tableowner = \(role)
+            """, logger: logger)
+        for try await count in owned.decode(Int64.self) where count > 0 {
+            return "role '\(role)' owns tables of the register schema"
+        }
+        return nil
     }
 }
 
@@ -199,11 +224,10 @@ public struct PostgresMigrator: Sendable {
 
     private func run(on connection: PostgresConnection) async throws -> [Int] {
         let role = applicationRole
-        let roleExists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger)
-        var exists = false
-        for try await _ in roleExists { exists = true }
-        guard exists else {
-            throw EventLogError(.schemaMismatch, "the application role '\(role)' does not exist; create it first (ops/postgres shows how)")
+        var owner: String?
+        for try await name in try await connection.query("SELECT current_user::text", logger: logger).decode(String.self) { owner = name }
+        if let problem = try await PostgresSchema.unsafeApplicationRole(role, owner: owner, on: connection, logger: logger) {
+            throw EventLogError(.schemaMismatch, "\(problem); the application role is a separate login without those rights (docs/operations.md shows how)")
         }
         try await connection.query("BEGIN", logger: logger)
         do {
@@ -242,11 +266,41 @@ public struct PostgresMigrator: Sendable {
 
     static func describe(_ error: any Error) -> any Error {
         if error is EventLogError { return error }
-        return EventLogError(.storageFailure, "the migration failed: \(PostgresErrors.summary(of: error))", underlying: error)
+        return EventLogError(.storageFailure, "the migration failed: \(PostgresErrors.summary(of: error))", underlying: PostgresErrors.sanitized(error))
+    }
+}
+
+/// A driver error reduced to what is safe to log: the server's message, SQLSTATE, constraint and table — never its
+/// DETAIL, which can quote row contents ("Failing row contains (…)").
+struct PostgresFailure: Error, CustomStringConvertible, CustomDebugStringConvertible {
+    var summary: String
+    var constraint: String?
+    var table: String?
+    var description: String { summary }
+    var debugDescription: String {
+        var text = summary
+        if let table { text += " table=\(table)" }
+        if let constraint { text += " constraint=\(constraint)" }
+        return text
     }
 }
 
 enum PostgresErrors {
+    /// The loggable form of a driver error (see `PostgresFailure`).
+    static func sanitized(_ error: any Error) -> any Error {
+        if error is EventLogError || error is PostgresFailure { return error }
+        var failure = PostgresFailure(summary: summary(of: error))
+        var inner = error
+        if let transaction = error as? PostgresTransactionError, let closure = transaction.closureError ?? transaction.beginError ?? transaction.commitError {
+            inner = closure
+        }
+        if let psql = inner as? PSQLError {
+            failure.constraint = psql.serverInfo?[.constraintName]
+            failure.table = psql.serverInfo?[.tableName]
+        }
+        return failure
+    }
+
     /// The server's message and SQLSTATE, which name objects but never row contents; other errors by type only.
     static func summary(of error: any Error) -> String {
         if let error = error as? PSQLError {

@@ -22,10 +22,9 @@ public final class SQLiteEventStore: EventStore {
         if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        // Owner-only from the start; SQLite gives the WAL and shared-memory files the same permissions.
-        if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-        }
+        // Owner-only from the start (an existing file is left as it is); SQLite gives the WAL and shared-memory
+        // files the same permissions.
+        _ = try OwnerOnlyFile.create(path)
         var configuration = Configuration()
         // Other processes (the CLI next to a running server) may hold the write lock briefly.
         configuration.busyMode = .timeout(30)
@@ -62,11 +61,12 @@ public final class SQLiteEventStore: EventStore {
     // MARK: Appending
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
-        try AppendPlanning.validate(events, metadata: metadata)
+        let sealed = try AppendPlanning.validate(events, metadata: metadata)
         let versions = self.versions
         let attempt = try await AppendPlanning.attempt(events) {
             try await write { db in
-                try Self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, versions: versions, db)
+                try Self.refuseErased(sealed, in: tenant, db)
+                return try Self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, versions: versions, db)
             }
         } existing: {
             try await read { db in try Self.existingEvents(events, in: tenant, db) }
@@ -90,7 +90,7 @@ public final class SQLiteEventStore: EventStore {
             return .empty
         }()
         let streams = AppendPlanning.streams(of: events, expecting: expecting)
-        var (versions, missing) = cache.lookup(streams, in: tenant, at: head.position)
+        var (versions, missing) = cache.lookup(streams, in: tenant, at: head)
         if !missing.isEmpty {
             let statement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
             for stream in missing {
@@ -106,7 +106,17 @@ public final class SQLiteEventStore: EventStore {
         }
         try storeHead(plan.head, of: tenant, db)
         for event in plan.events { versions[event.stream] = event.streamVersion }
-        return AppendOutcome(result: plan.result, written: (head.position, plan.head.position, versions))
+        return AppendOutcome(result: plan.result, written: (head, plan.head, versions))
+    }
+
+    /// Refuses new sealed data about a subject whose key has been shredded (possible when the sealer loaded the
+    /// key just before the shred, or in another process within its key cache's lifetime).
+    static func refuseErased(_ subjects: Set<SubjectID>, in tenant: TenantID, _ db: Database) throws {
+        guard !subjects.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: "SELECT 1 FROM subject_keys WHERE tenant_id = ? AND subject_id = ? AND shredded_at_us IS NOT NULL")
+        for subject in subjects where try Bool.fetchOne(statement, arguments: [tenant.rawValue, StorageCoding.bytes(of: subject.uuid)]) != nil {
+            throw AppendPlanning.erased(subject)
+        }
     }
 
     static func insert(_ events: [RecordedEvent], _ db: Database) throws {
@@ -142,12 +152,15 @@ public final class SQLiteEventStore: EventStore {
     }
 
     static func existingEvents(_ events: [ProposedEvent], in tenant: TenantID, _ db: Database) throws -> [UUID: ExistingEvent] {
-        let statement = try db.cachedStatement(sql: "SELECT pos, stream_type, stream_id, stream_version, event_type FROM log_events WHERE tenant_id = ? AND event_id = ?")
+        let statement = try db.cachedStatement(sql: """
+            SELECT pos, stream_type, stream_id, stream_version, event_type, schema_version, subjects FROM log_events WHERE tenant_id = ? AND event_id = ?
+            """)
         var found: [UUID: ExistingEvent] = [:]
         for event in events {
             if let row = try Row.fetchOne(statement, arguments: [tenant.rawValue, StorageCoding.bytes(of: event.eventID)]) {
                 found[event.eventID] = ExistingEvent(position: LogPosition(row[0] as Int64), stream: StreamRef(uncheckedType: row[1], id: row[2]),
-                                                     streamVersion: row[3], eventType: row[4])
+                                                     streamVersion: row[3], eventType: row[4], schemaVersion: row[5],
+                                                     subjects: StorageCoding.subjects(from: row[6]))
             }
         }
         return found

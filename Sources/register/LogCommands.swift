@@ -57,6 +57,8 @@ struct LogCommands: AsyncParsableCommand {
         @OptionGroup var storage: StorageOptions
         @Argument(help: "The export file.") var file: String
         @Option(help: "The tenant the file must hold (checked against its header).") var tenant: String?
+        @Option(help: "A signed checkpoint (from `register log checkpoint` at the source) the log must pass through.") var checkpoint: String?
+        @Option(help: "The public key the checkpoint must be signed with (default: this installation's).") var publicKey: String?
 
         func run() async throws {
             let configuration = try storage.configuration()
@@ -67,8 +69,16 @@ struct LogCommands: AsyncParsableCommand {
                     throw CommandFailure("the file holds tenant \(reader.tenant), not \(tenant)")
                 }
                 return try await RegisterStorage.with(configuration, logger: logger) { storage in
-                    if let key = reader.tenantKey, key.masterKeyID != storage.keyRing.masterKey.id {
-                        throw CommandFailure("the file's keys are wrapped under master key \(key.masterKeyID), this configuration has \(storage.keyRing.masterKey.id): import with the same master key")
+                    if let key = reader.tenantKey {
+                        try storage.keyRing.checkWrappedKeys(of: reader.tenant, tenantKey: key, subjectKeys: reader.subjectKeys)
+                    }
+                    if let checkpoint {
+                        let signed = try SignedCheckpoint.read(from: checkpoint)
+                        let expected = try publicKey ?? storage.keyRing.masterKey.checkpointSigningKey().publicKey.rawRepresentation.base64EncodedString()
+                        guard signed.tenant == reader.tenant, signed.hasValidSignature(expectedPublicKey: expected) else {
+                            throw CommandFailure("the checkpoint is not a valid signature of the expected key for tenant \(reader.tenant)")
+                        }
+                        reader.requiredCheckpoint = (signed.position, try EventDigest(hex: signed.hash))
                     }
                     if !reader.includesKeys {
                         logger.warning("the file carries no keys: payloads open only if this store already holds the tenant's keys")
@@ -111,19 +121,17 @@ struct LogCommands: AsyncParsableCommand {
 
         @OptionGroup var storage: StorageOptions
         @Argument(help: "The checkpoint file.") var file: String
-        @Option(help: "The public key the witness expects (base64); without it, the embedded key is only checked for a valid signature.")
+        @Option(help: "The public key the checkpoint must be signed with (base64; default: this installation's key).")
         var publicKey: String?
 
         func run() async throws {
             let configuration = try storage.configuration()
             let logger = CommandLogging.logger(level: configuration.logLevel)
-            guard let data = FileManager.default.contents(atPath: file),
-                  let checkpoint = try? JSONDecoder().decode(SignedCheckpoint.self, from: data) else {
-                throw CommandFailure("\(file) is not a readable checkpoint")
-            }
+            let checkpoint = try SignedCheckpoint.read(from: file)
             let problem = try await reportingFailures {
                 try await RegisterStorage.with(configuration, logger: logger) { storage -> String? in
-                    if let problem = try await storage.store.verify(checkpoint, expectedPublicKey: publicKey) { return problem }
+                    let expected = try publicKey ?? storage.keyRing.masterKey.checkpointSigningKey().publicKey.rawRepresentation.base64EncodedString()
+                    if let problem = try await storage.store.verify(checkpoint, expectedPublicKey: expected) { return problem }
                     let chain = try await storage.store.verifyChain(of: checkpoint.tenant)
                     if let failure = chain.failure, failure.position <= checkpoint.position {
                         return "the chain of \(checkpoint.tenant) is broken at position \(failure.position), before the checkpoint"
@@ -188,11 +196,11 @@ final class ExportSink {
             return
         }
         let partial = path + ".partial"
-        guard FileManager.default.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: partial) else {
+        do {
+            handle = try OwnerOnlyFile.openForWriting(partial)
+        } catch {
             throw CommandFailure("cannot write \(partial)")
         }
-        self.handle = handle
     }
 
     func write(_ data: Data) throws { try handle.write(contentsOf: data) }
@@ -208,5 +216,15 @@ final class ExportSink {
         guard let path else { return }
         try? handle.close()
         try? FileManager.default.removeItem(atPath: path + ".partial")
+    }
+}
+
+extension SignedCheckpoint {
+    /// Reads a checkpoint file written by `register log checkpoint`.
+    static func read(from path: String) throws -> SignedCheckpoint {
+        guard let data = FileManager.default.contents(atPath: path), let checkpoint = try? JSONDecoder().decode(SignedCheckpoint.self, from: data) else {
+            throw CommandFailure("\(path) is not a readable checkpoint")
+        }
+        return checkpoint
     }
 }

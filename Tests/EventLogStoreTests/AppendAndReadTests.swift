@@ -142,6 +142,21 @@ struct AppendAndReadTests {
                 ([Events.event(), ProposedEvent(stream: Events.stream(), eventType: "ChildNoted", payload: Data(#"{"hetu":"010101A900R"}"#.utf8))], [:], .personalDataInClear),
                 ([Events.event(), ProposedEvent(stream: Events.stream(), eventType: "not a type", payload: Events.payload())], [:], .invalidArgument),
             ]
+            // The database itself refuses the third row (its event id is taken by another stream's event) after two
+            // rows of the batch were written inside the transaction: they must be rolled back with it.
+            let existing = try #require(try await store.read(tenant).first)
+            var reusing = Events.event()
+            reusing.eventID = existing.eventID
+            let midBatch = [Events.event(), Events.event(), reusing]
+            let refused = await #expect(throws: EventLogError.self) {
+                try await store.append(midBatch, to: tenant, metadata: StoreFixture.metadata)
+            }
+            #expect(refused?.code == .eventIDConflict)
+            #expect(try await store.head(of: tenant) == before)
+            for event in midBatch.prefix(2) {
+                #expect(try await store.readStream(event.stream, of: tenant).isEmpty, "the rows written before the refused one are gone")
+            }
+
             for (batch, expecting, code) in failingBatches {
                 let error = await #expect(throws: EventLogError.self) {
                     try await store.append(batch, to: tenant, metadata: StoreFixture.metadata, expecting: expecting)

@@ -8,7 +8,8 @@ struct ConcurrencyTests {
     /// 16 writers append to 4 tenants at once while one live subscriber per tenant follows its log: each subscriber
     /// must see every event of its tenant exactly once, in position order, with no gap — the guarantee projections
     /// and partner feeds rely on.
-    @Test("16 concurrent writers, a subscriber per tenant: every event once, in order, no gaps", arguments: StoreKind.tested)
+    // A lost event would leave a subscriber waiting for ever: the time limit turns that into a failure.
+    @Test("16 concurrent writers, a subscriber per tenant: every event once, in order, no gaps", .timeLimit(.minutes(3)), arguments: StoreKind.tested)
     func writersAndSubscribers(kind: StoreKind) async throws {
         let writers = 16, batchesPerWriter = 12
         let tenants = (0..<4).map { Events.tenant("conc-\($0)-\(UUID().uuidString.prefix(6).lowercased())") }

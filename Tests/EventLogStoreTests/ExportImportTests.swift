@@ -86,6 +86,67 @@ struct ExportImportTests {
         }
     }
 
+    @Test("a file refused after a thousand events were already written keeps none of them", arguments: StoreKind.tested)
+    func refusedLateInTheFile(kind: StoreKind) async throws {
+        try await StoreFixture.with(.sqlite) { source in
+            let tenant = Events.tenant()
+            for _ in 0..<3 {
+                _ = try await source.store.append((0..<600).map { _ in Events.event() }, to: tenant, metadata: StoreFixture.metadata)
+            }
+            var data = Data()
+            _ = try await LogExporter(store: source.store).export(tenant) { data.append($0) }
+            var lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+            let line = try #require(lines.firstIndex { $0.contains(#""position":1500,"#) })
+            lines[line] = lines[line].replacingOccurrences(of: #""schemaVersion":1"#, with: #""schemaVersion":3"#)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("late-\(UUID().uuidString).jsonl").path
+            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            // Annotated: with every `try` inside a macro, the closure would otherwise be inferred as non-throwing.
+            try await StoreFixture.with(kind, masterKey: source.keyRing.masterKey) { (target: StoreFixture) async throws in
+                let error = await #expect(throws: EventLogError.self) {
+                    try await target.store.importLog(try LogExportReader(path: path), into: tenant)
+                }
+                #expect(error?.message.contains("position 1500") == true, "\(error?.message ?? "")")
+                #expect(try await target.store.head(of: tenant) == .empty)
+                #expect(try await target.store.read(tenant, limit: 10).isEmpty, "the first 1 000 rows were rolled back")
+            }
+        }
+    }
+
+    @Test("an export that is consistent with itself but breaks the rules of an append is refused")
+    func forgedButConsistent() async throws {
+        try await StoreFixture.with(.sqlite) { source in
+            let tenant = Events.tenant()
+            _ = try await source.store.append([Events.event(), Events.event()], to: tenant, metadata: StoreFixture.metadata)
+            let events = try await source.store.read(tenant)
+            // Rebuild the chain around a forged second event: an identity code in clear, hashes recomputed.
+            var forged = events[1]
+            forged.payload = Data(#"{"hetu":"010101A900R"}"#.utf8)
+            forged.hash = HashChain.hash(of: forged)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            var data = Data()
+            _ = try await LogExporter(store: source.store).export(tenant, includeKeys: false) { data.append($0) }
+            var lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+            lines[0] = lines[0].replacingOccurrences(of: events[1].hash.hex, with: forged.hash.hex)
+            let original = try #require(lines.firstIndex { $0.contains(events[1].hash.hex) })
+            lines[original] = lines[original]
+                .replacingOccurrences(of: events[1].hash.hex, with: forged.hash.hex)
+                .replacingOccurrences(of: events[1].payload.base64EncodedString(), with: forged.payload.base64EncodedString())
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("forged-\(UUID().uuidString).jsonl").path
+            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try await StoreFixture.with(.sqlite) { (target: StoreFixture) async throws in
+                let error = await #expect(throws: EventLogError.self) {
+                    try await target.store.importLog(try LogExportReader(path: path), into: tenant)
+                }
+                #expect(error?.code == .importRejected)
+                #expect(error?.message.contains("identity code") == true, "\(error?.message ?? "")")
+                #expect(try await target.store.head(of: tenant) == .empty)
+            }
+        }
+    }
+
     /// Writes a tenant with sealed events (one subject shredded) and exports it to a temporary file.
     static func exportSample(from fixture: StoreFixture, tenant: TenantID) async throws -> (String, [SyntheticPerson]) {
         let people = (10..<14).map(SyntheticPerson.init)

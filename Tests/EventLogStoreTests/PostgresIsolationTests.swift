@@ -42,6 +42,29 @@ struct PostgresIsolationTests {
         }
     }
 
+    @Test("the service refuses to run as a role that could bypass row-level security or the append-only rules")
+    func refusesPrivilegedRoles() async throws {
+        try await StoreFixture.with(.postgres) { fixture in
+            let database = try #require(fixture.postgres)
+            for (url, reason) in [(database.superuser, "superuser"), (database.ownerURL, "owns tables")] {
+                let store = try PostgresEventStore(url: url, maximumConnections: 2, logger: TestLogging.logger)
+                let error = await #expect(throws: EventLogError.self) {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await store.run() }
+                        defer { group.cancelAll() }
+                        try await store.checkSchema()
+                    }
+                }
+                #expect(error?.code == .schemaMismatch)
+                #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
+            }
+            // Nor will the migrator grant the application's rights to the owner itself.
+            let migrator = try PostgresMigrator(ownerURL: database.ownerURL, applicationRole: PostgresTestServer.ownerRole, logger: TestLogging.logger)
+            let refused = await #expect(throws: EventLogError.self) { try await migrator.migrate() }
+            #expect(refused?.message.contains("is the schema owner") == true)
+        }
+    }
+
     @Test("the application role owns nothing and cannot bypass row-level security")
     func leastPrivilege() async throws {
         try await StoreFixture.with(.postgres) { fixture in

@@ -21,7 +21,14 @@ struct SealingTests {
             _ = try await fixture.store.append(events, to: tenant, metadata: StoreFixture.metadata)
             try await PlaintextScan.expectNone(of: people.flatMap(\.secrets), in: fixture)
 
+            guard case .active(let wrappedKey)? = try await fixture.store.subjectKeys([aino.subject], of: tenant)[aino.subject] else {
+                Issue.record("the subject has no key to shred")
+                return
+            }
             let result = try await ring.shred(aino.subject, in: tenant, store: fixture.store, metadata: StoreFixture.metadata, reason: "erasure-request")
+            // The wrapped key's bytes are gone from the database files (SQLite: file and WAL; PostgreSQL: the live
+            // rows a dump shows — dead tuples until vacuum are documented in docs/architecture.md).
+            try await PlaintextScan.expectNone(of: [], bytes: [[UInt8](wrappedKey)], in: fixture)
             #expect(result.positions == [LogPosition(3)])
 
             // A fresh key ring (another process, or after the cache expired) sees the same.
@@ -49,6 +56,34 @@ struct SealingTests {
             }
             #expect(twice?.code == .subjectErased)
             try await PlaintextScan.expectNone(of: people.flatMap(\.secrets), in: fixture)
+        }
+    }
+
+    @Test("the store refuses new sealed data about a subject erased by another process, and fields of subjects the event does not name", arguments: StoreKind.tested)
+    func erasedElsewhere(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let child = SyntheticPerson(21), guardian = SyntheticPerson(22)
+            // This process sealed with a key it still has cached; another process (another ring) shreds the child.
+            let payload = try await fixture.keyRing.seal(ChildRecorded.about(child, guardian: guardian), subjects: [child.subject, guardian.subject], in: tenant)
+            let elsewhere = KeyRing(masterKey: fixture.keyRing.masterKey, store: fixture.store)
+            _ = try await elsewhere.shred(child.subject, in: tenant, store: fixture.store, metadata: StoreFixture.metadata, reason: "erasure-request")
+            let late = ProposedEvent(stream: Events.stream(), eventType: "ChildRecorded", subjects: [child.subject, guardian.subject], payload: payload)
+            let refused = await #expect(throws: EventLogError.self) {
+                try await fixture.store.append([Events.event(), late], to: tenant, metadata: StoreFixture.metadata)
+            }
+            #expect(refused?.code == .subjectErased)
+            #expect(try await fixture.store.head(of: tenant).position == LogPosition(1), "only the SubjectErased event")
+            // An event may still name the erased subject, as long as it seals nothing of theirs.
+            _ = try await fixture.store.append([ProposedEvent(stream: Events.stream(), eventType: "RetentionApplied", subjects: [child.subject], payload: Events.payload())],
+                                               to: tenant, metadata: StoreFixture.metadata)
+
+            let stranger = ProposedEvent(stream: Events.stream(), eventType: "ChildRecorded", subjects: [guardian.subject], payload: payload)
+            let undeclared = await #expect(throws: EventLogError.self) {
+                try await fixture.store.append([stranger], to: tenant, metadata: StoreFixture.metadata)
+            }
+            #expect(undeclared?.code == .invalidArgument)
+            #expect(undeclared?.message.contains("not among the event's subjects") == true)
         }
     }
 

@@ -29,9 +29,11 @@ struct RegisterBinary {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
+        // Both pipes are drained at once (standard error on another thread), so a child that fills one of them
+        // cannot block while the other is being read.
+        let errorReader = PipeReader(errors.fileHandleForReading)
         let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = errors.fileHandleForReading.readDataToEndOfFile()
+        let errData = errorReader.wait()
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self), errors: String(decoding: errData, as: UTF8.self))
     }
@@ -58,4 +60,23 @@ func withScratchDirectory<T>(_ body: (URL) async throws -> T) async throws -> T 
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     return try await body(directory)
+}
+
+/// Reads a pipe to its end on a background thread.
+final class PipeReader: @unchecked Sendable {
+    // @unchecked: `data` is written once by the reading thread before `done` is signalled and read only after.
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    func wait() -> Data {
+        done.wait()
+        return data
+    }
 }

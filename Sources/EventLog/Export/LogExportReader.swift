@@ -17,6 +17,13 @@ public final class LogExportReader: LogImportSource {
     private var pendingLine: (number: Int, data: Data)?
     private var verified = LogHead.empty
     private var finished = false
+    // What an append would have refused is refused here too: the hashes carry no key, so a file that is
+    // consistent with itself proves nothing about where it came from.
+    private var streamVersions: [StreamRef: Int64] = [:]
+    private var eventIDs = Set<UUID>()
+    /// A checkpoint the log must pass through (position and hash), if the importer asked for one.
+    public var requiredCheckpoint: (position: LogPosition, hash: EventDigest)?
+    private var checkpointSeen = false
 
     /// Opens a file and reads its header and keys.
     public convenience init(path: String) throws {
@@ -103,14 +110,47 @@ public final class LogExportReader: LogImportSource {
             if event.position > expectedHead.position {
                 throw EventLogError(.importRejected, "line \(line.number): position \(event.position) lies beyond the header's head \(expectedHead.position)")
             }
+            try checkAsAppend(event, line: line.number)
+            if let checkpoint = requiredCheckpoint, checkpoint.position == event.position {
+                guard checkpoint.hash == event.hash else {
+                    throw EventLogError(.importRejected, "line \(line.number): the log does not pass through the checkpoint at position \(event.position)")
+                }
+                checkpointSeen = true
+            }
             verified = LogHead(position: event.position, hash: event.hash, recordedAt: event.recordedAt)
             batch.append(event)
         }
         return batch
     }
 
+    /// The rules an append enforces, applied to an imported event.
+    private func checkAsAppend(_ event: RecordedEvent, line: Int) throws {
+        let proposed = ProposedEvent(eventID: event.eventID, stream: event.stream, eventType: event.eventType, schemaVersion: event.schemaVersion,
+                                     subjects: event.subjects, payload: event.payload)
+        do {
+            try AppendValidation.check([proposed], metadata: EventMetadata(actor: event.actor))
+        } catch {
+            throw EventLogError(.importRejected, "line \(line): \(error.message.replacingOccurrences(of: "event 1 of the batch", with: "the event"))")
+        }
+        guard eventIDs.insert(event.eventID).inserted else {
+            throw EventLogError(.importRejected, "line \(line): event id \(event.eventID.lowercasedString) appears a second time")
+        }
+        let expected = (streamVersions[event.stream] ?? 0) + 1
+        guard event.streamVersion == expected else {
+            throw EventLogError(.importRejected, "line \(line): stream \(event.stream) jumps to version \(event.streamVersion), expected \(expected)")
+        }
+        streamVersions[event.stream] = expected
+        // Five minutes of slack for the clocks of the source and this machine.
+        guard event.recordedAt >= verified.recordedAt, event.recordedAt.rawValue <= Timestamp.now().rawValue + 300_000_000 else {
+            throw EventLogError(.importRejected, "line \(line): the recording time goes back in time or lies in the future")
+        }
+    }
+
     private func finish() throws {
         finished = true
+        if let checkpoint = requiredCheckpoint, !checkpointSeen {
+            throw EventLogError(.importRejected, "the file does not reach the checkpoint at position \(checkpoint.position)")
+        }
         guard verified.position == expectedHead.position, verified.hash == expectedHead.hash else {
             throw EventLogError(.importRejected, "the file ends at position \(verified.position), but its header says the log ends at \(expectedHead.position): it is truncated or altered")
         }

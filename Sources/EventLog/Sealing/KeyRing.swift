@@ -52,6 +52,9 @@ public final class KeyRing: Sendable {
     private struct State: Sendable {
         var tenants: [TenantID: TenantKeys] = [:]
         var subjects: [CacheKey: CachedSubjectKey] = [:]
+        /// Counts shreds done through this ring: a key load that overlapped one is not cached, because it may have
+        /// read the key just before it was destroyed.
+        var shredEpoch: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -85,7 +88,10 @@ public final class KeyRing: Sendable {
 
     /// Drops a subject's key from this process's cache (after a shred).
     public func forget(_ subject: SubjectID, in tenant: TenantID) {
-        _ = state.withLock { $0.subjects.removeValue(forKey: CacheKey(tenant: tenant, subject: subject)) }
+        state.withLock { state in
+            state.subjects.removeValue(forKey: CacheKey(tenant: tenant, subject: subject))
+            state.shredEpoch &+= 1
+        }
     }
 
     private func loadSubjectKeys(_ subjects: [SubjectID], in tenant: TenantID, createMissing: Bool) async throws -> SubjectKeys {
@@ -93,7 +99,9 @@ public final class KeyRing: Sendable {
         var found: [SubjectID: SubjectKeyState] = [:]
         var missing: [SubjectID] = []
         var seen = Set<SubjectID>()
+        var epoch: UInt64 = 0
         state.withLock { state in
+            epoch = state.shredEpoch
             for subject in subjects where seen.insert(subject).inserted {
                 if let cached = state.subjects[CacheKey(tenant: tenant, subject: subject)], now - cached.loadedAt < subjectKeyLifetime {
                     found[subject] = cached.state
@@ -133,6 +141,7 @@ public final class KeyRing: Sendable {
         }
         let limit = maximumCachedSubjectKeys
         state.withLock { state in
+            guard state.shredEpoch == epoch else { return }
             // A full cache is simply emptied: keys are cheap to reload and this keeps the memory bound strict.
             if state.subjects.count + loaded.count > limit { state.subjects.removeAll(keepingCapacity: true) }
             state.subjects.merge(loaded) { _, new in new }
@@ -195,6 +204,32 @@ public final class KeyRing: Sendable {
 
     private static func derive(_ key: SymmetricKey, _ purpose: String) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: Array("register.tenant.v1".utf8), info: Array(purpose.utf8), outputByteCount: 32)
+    }
+
+    // MARK: Checking foreign keys
+
+    /// Checks that wrapped keys (from an export) unwrap under this ring's master key, before they are imported.
+    /// - Throws: `importRejected` naming the first key that does not.
+    public func checkWrappedKeys(of tenant: TenantID, tenantKey: StoredTenantKey, subjectKeys: [SubjectID: StoredSubjectKey]) throws {
+        guard tenantKey.masterKeyID == masterKey.id else {
+            throw EventLogError(.importRejected, "the keys are wrapped under master key \(tenantKey.masterKeyID), this configuration has \(masterKey.id)")
+        }
+        let unwrappedTenantKey: SymmetricKey
+        do {
+            let box = try AES.GCM.SealedBox(combined: tenantKey.wrapped)
+            unwrappedTenantKey = SymmetricKey(data: try AES.GCM.open(box, using: masterKey.derived("tenant-key-wrap.v1"), authenticating: Self.tenantKeyAAD(tenant)))
+        } catch {
+            throw EventLogError(.importRejected, "the tenant key of \(tenant) does not unwrap under the master key")
+        }
+        let wrapping = Self.derive(unwrappedTenantKey, "subject-key-wrap.v1")
+        for (subject, key) in subjectKeys.sorted(by: { $0.key < $1.key }) {
+            guard case .active(let wrapped) = key else { continue }
+            do {
+                _ = try unwrap(wrapped, of: subject, in: tenant, using: wrapping)
+            } catch {
+                throw EventLogError(.importRejected, "the key of subject \(subject) does not unwrap under the tenant key")
+            }
+        }
     }
 
     // MARK: Blind index

@@ -59,17 +59,18 @@ public struct MasterKey: Sendable {
     /// - Returns: the key, and whether the file was created now.
     public static func loadOrCreate(fileAt path: String) throws(EventLogError) -> (key: MasterKey, created: Bool) {
         let manager = FileManager.default
-        if manager.fileExists(atPath: path) { return (try load(fileAt: path), false) }
         let key = generate()
         let directory = (path as NSString).deletingLastPathComponent
         do {
             if !directory.isEmpty, !manager.fileExists(atPath: directory) {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
-            // Created with owner-only permissions from the start: the key is never readable by others, not even briefly.
-            guard manager.createFile(atPath: path, contents: Data((key.base64 + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw CocoaError(.fileWriteUnknown)
+            // Exclusive creation: if another process created the file first, its key is the one to use.
+            if try OwnerOnlyFile.create(path, contents: Data((key.base64 + "\n").utf8)) == .alreadyExists {
+                return (try load(fileAt: path), false)
             }
+        } catch let error as EventLogError {
+            throw error
         } catch {
             throw EventLogError(.keyUnavailable, "the master key file cannot be created", underlying: error)
         }

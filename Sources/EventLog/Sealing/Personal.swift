@@ -60,6 +60,44 @@ public struct SealedValue: Sendable, Hashable {
     }
 }
 
+extension SealedValue {
+    private static let marker = Array(#""$sealed":"v1."#.utf8)
+
+    /// The subjects whose keys seal fields of a JSON payload, found by scanning for sealed-value markers.
+    /// The stores use it to refuse a sealed field whose subject the event does not name, and new personal data
+    /// about a subject whose key has been shredded.
+    package static func subjects(in payload: Data) -> Set<SubjectID> {
+        var found = Set<SubjectID>()
+        payload.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let marker = Self.marker
+            var index = 0
+            while index + marker.count + 36 <= bytes.count {
+                guard bytes[index] == marker[0] else {
+                    index += 1
+                    continue
+                }
+                var matches = true
+                for offset in 1..<marker.count where bytes[index + offset] != marker[offset] {
+                    matches = false
+                    break
+                }
+                if matches {
+                    let start = index + marker.count
+                    if let text = String(bytes: UnsafeBufferPointer(rebasing: bytes[start..<start + 36]), encoding: .ascii),
+                       let uuid = UUID(uuidString: text) {
+                        found.insert(SubjectID(uuid))
+                    }
+                    index = start + 36
+                } else {
+                    index += 1
+                }
+            }
+        }
+        return found
+    }
+}
+
 extension CodingUserInfoKey {
     /// Carries `SubjectKeys` into a payload's encoder or decoder.
     static let registerSubjectKeys = CodingUserInfoKey(rawValue: "register.subjectKeys")!

@@ -7,7 +7,8 @@ import Testing
 enum PlaintextScan {
     /// Expects none of `secrets`, and no identity-code-shaped token at all, in the store's files:
     /// the SQLite database and its WAL, or a `pg_dump` of the PostgreSQL schema (bytea both as text and as hex).
-    static func expectNone(of secrets: [String], in fixture: StoreFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    /// `bytes` are looked for as they are and as hex (how a dump shows bytea).
+    static func expectNone(of secrets: [String], bytes: [[UInt8]] = [], in fixture: StoreFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let blobs: [(String, Data)]
         switch fixture.kind {
         case .sqlite:
@@ -17,13 +18,12 @@ enum PlaintextScan {
         case .postgres:
             blobs = [("pg_dump", try pgDump(try #require(fixture.postgres)))]
         }
-        for (name, blob) in blobs {
-            let bytes = [UInt8](blob)
-            #expect(!PlaintextGuard.containsIdentityCode(bytes), "\(name) holds an identity code in clear", sourceLocation: sourceLocation)
-            for secret in secrets {
-                let utf8 = Array(secret.utf8)
-                let hex = Array(utf8.map { String(format: "%02x", $0) }.joined().utf8)
-                #expect(!contains(bytes, utf8) && !contains(bytes, hex), "\(name) holds a personal value in clear", sourceLocation: sourceLocation)
+        for (name, data) in blobs {
+            let blob = [UInt8](data)
+            #expect(!PlaintextGuard.containsIdentityCode(blob), "\(name) holds an identity code in clear", sourceLocation: sourceLocation)
+            for secret in secrets.map({ Array($0.utf8) }) + bytes {
+                let hex = Array(secret.map { String(format: "%02x", $0) }.joined().utf8)
+                #expect(!contains(blob, secret) && !contains(blob, hex), "\(name) holds a secret value", sourceLocation: sourceLocation)
             }
         }
     }
