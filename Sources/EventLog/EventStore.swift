@@ -15,7 +15,8 @@ public protocol EventStore: KeyStore {
     ///
     /// - Parameters:
     ///   - expecting: per stream, the version the caller expects before the append.
-    /// - Throws: `wrongExpectedVersion`, `eventIDConflict`, `invalidArgument`, `personalDataInClear`, `storageFailure`.
+    /// - Throws: `wrongExpectedVersion`, `eventIDConflict`, `invalidArgument`, `personalDataInClear`, `subjectErased` (the batch
+    ///   seals data of a shredded subject), `storageFailure`.
     /// - Returns: the positions; when every event id is already in the log, the original positions, marked deduplicated.
     func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult
 
