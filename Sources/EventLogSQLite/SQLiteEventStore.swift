@@ -113,9 +113,11 @@ public final class SQLiteEventStore: EventStore {
     /// key just before the shred, or in another process within its key cache's lifetime).
     static func refuseErased(_ subjects: Set<SubjectID>, in tenant: TenantID, _ db: Database) throws {
         guard !subjects.isEmpty else { return }
-        let statement = try db.cachedStatement(sql: "SELECT 1 FROM subject_keys WHERE tenant_id = ? AND subject_id = ? AND shredded_at_us IS NOT NULL")
-        for subject in subjects where try Bool.fetchOne(statement, arguments: [tenant.rawValue, StorageCoding.bytes(of: subject.uuid)]) != nil {
-            throw AppendPlanning.erased(subject)
+        let probe = SQLiteRowWriter(try db.cachedStatement(sql: "SELECT 1 FROM subject_keys WHERE tenant_id = ? AND subject_id = ? AND shredded_at_us IS NOT NULL"), in: db)
+        for subject in subjects {
+            probe.bind(1, tenant.rawValue)
+            withUnsafeBytes(of: subject.uuid.uuid) { probe.bind(2, bytes: $0) }
+            if try probe.producesRow() { throw AppendPlanning.erased(subject) }
         }
     }
 

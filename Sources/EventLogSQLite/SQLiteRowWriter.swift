@@ -5,7 +5,7 @@ import GRDBSQLite
 
 /// Binds and steps a prepared statement through SQLite's C API.
 ///
-/// Only for the append's INSERT, the hottest statement: GRDB's general-purpose arguments box every value in an
+/// Only for the append's hot statements (its INSERT and the erased-subject probe): GRDB's general-purpose arguments box every value in an
 /// existential, which cost more per event than SQLite's own work on it. Values are bound with SQLITE_TRANSIENT
 /// (SQLite copies them), and the statement is reset after each row so GRDB can keep caching it.
 package struct SQLiteRowWriter {
@@ -56,6 +56,23 @@ package struct SQLiteRowWriter {
             return
         }
         withUnsafeBytes(of: uuid.uuid) { bind(index, bytes: $0) }
+    }
+
+    /// Runs a query once: whether it produced a row. Resets it.
+    package func producesRow() throws -> Bool {
+        let code = sqlite3_step(statement)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        switch code {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let extended = connection.map { sqlite3_extended_errcode($0) } ?? code
+            let message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
+            throw DatabaseError(resultCode: ResultCode(rawValue: extended), message: message)
+        }
     }
 
     /// Runs the statement once and resets it; a failure becomes GRDB's `DatabaseError` with SQLite's extended code.
