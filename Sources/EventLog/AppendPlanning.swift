@@ -136,6 +136,23 @@ package enum AppendAttempt: Sendable {
     case retried(AppendResult)
 }
 
+extension AppendAttempt {
+    /// The append's result; after a write, the stream versions it learned are recorded and the tenant's
+    /// subscribers woken (both only once the transaction has committed).
+    package func finish(_ tenant: TenantID, versions: StreamVersionCache, wakeups: LogWakeups) -> AppendResult {
+        switch self {
+        case .retried(let result):
+            return result
+        case .written(let outcome):
+            if let written = outcome.written {
+                versions.record(written.versions, in: tenant, from: written.base, to: written.head)
+                wakeups.signal(tenant)
+            }
+            return outcome.result
+        }
+    }
+}
+
 extension AppendPlanning {
     /// Runs one append transaction. A retried batch shows up in two ways — the event-id key refuses a row, or its
     /// expected versions were moved by its own first attempt — and both come back as the original result, found

@@ -195,23 +195,25 @@ public struct EventFilter: Sendable, Hashable {
     }
 }
 
+/// The value of one hexadecimal digit (either case), or nil.
+package func hexNibble(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 0x30...0x39: c - 0x30
+    case 0x61...0x66: c - 0x61 + 10
+    case 0x41...0x46: c - 0x41 + 10
+    default: nil
+    }
+}
+
 extension Array where Element == UInt8 {
     init?(hexString: String) {
         let chars = Array(hexString.utf8)
         guard chars.count % 2 == 0 else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(chars.count / 2)
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x61...0x66: c - 0x61 + 10
-            case 0x41...0x46: c - 0x41 + 10
-            default: nil
-            }
-        }
         var index = 0
         while index < chars.count {
-            guard let high = nibble(chars[index]), let low = nibble(chars[index + 1]) else { return nil }
+            guard let high = hexNibble(chars[index]), let low = hexNibble(chars[index + 1]) else { return nil }
             bytes.append(high << 4 | low)
             index += 2
         }

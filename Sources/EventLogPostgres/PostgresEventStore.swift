@@ -95,16 +95,7 @@ public final class PostgresEventStore: EventStore, Service {
                 try await self.existingEvents(events.map(\.eventID), in: tenant, connection)
             }
         }
-        switch attempt {
-        case .retried(let result):
-            return result
-        case .written(let outcome):
-            if let written = outcome.written {
-                versions.record(written.versions, in: tenant, from: written.base, to: written.head)
-                wakeups.signal(tenant)
-            }
-            return outcome.result
-        }
+        return attempt.finish(tenant, versions: versions, wakeups: wakeups)
     }
 
     func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],

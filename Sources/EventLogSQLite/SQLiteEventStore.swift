@@ -71,16 +71,7 @@ public final class SQLiteEventStore: EventStore {
         } existing: {
             try await read { db in try Self.existingEvents(events, in: tenant, db) }
         }
-        switch attempt {
-        case .retried(let result):
-            return result
-        case .written(let outcome):
-            if let written = outcome.written {
-                versions.record(written.versions, in: tenant, from: written.base, to: written.head)
-                wakeups.signal(tenant)
-            }
-            return outcome.result
-        }
+        return attempt.finish(tenant, versions: versions, wakeups: wakeups)
     }
 
     static func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],

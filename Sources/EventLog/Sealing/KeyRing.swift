@@ -187,8 +187,7 @@ public final class KeyRing: Sendable {
         }
         let tenantKey: SymmetricKey
         do {
-            let box = try AES.GCM.SealedBox(combined: stored.wrapped)
-            tenantKey = SymmetricKey(data: try AES.GCM.open(box, using: masterKey.derived("tenant-key-wrap.v1"), authenticating: Self.tenantKeyAAD(tenant)))
+            tenantKey = try unwrapTenantKey(stored.wrapped, of: tenant)
         } catch {
             throw EventLogError(.keyUnavailable, "the key of tenant \(tenant) does not unwrap: the key row was altered", underlying: error)
         }
@@ -201,6 +200,11 @@ public final class KeyRing: Sendable {
     }
 
     private static func tenantKeyAAD(_ tenant: TenantID) -> Data { Data("register.tenant-key.v1|\(tenant.rawValue)".utf8) }
+
+    private func unwrapTenantKey(_ wrapped: Data, of tenant: TenantID) throws -> SymmetricKey {
+        let box = try AES.GCM.SealedBox(combined: wrapped)
+        return SymmetricKey(data: try AES.GCM.open(box, using: masterKey.derived("tenant-key-wrap.v1"), authenticating: Self.tenantKeyAAD(tenant)))
+    }
 
     private static func derive(_ key: SymmetricKey, _ purpose: String) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: Array("register.tenant.v1".utf8), info: Array(purpose.utf8), outputByteCount: 32)
@@ -216,8 +220,7 @@ public final class KeyRing: Sendable {
         }
         let unwrappedTenantKey: SymmetricKey
         do {
-            let box = try AES.GCM.SealedBox(combined: tenantKey.wrapped)
-            unwrappedTenantKey = SymmetricKey(data: try AES.GCM.open(box, using: masterKey.derived("tenant-key-wrap.v1"), authenticating: Self.tenantKeyAAD(tenant)))
+            unwrappedTenantKey = try unwrapTenantKey(tenantKey.wrapped, of: tenant)
         } catch {
             throw EventLogError(.importRejected, "the tenant key of \(tenant) does not unwrap under the master key")
         }

@@ -99,21 +99,13 @@ extension SealedValue {
     /// Parses the 36-character text form without Foundation's parser (this runs for every sealed field appended).
     private static func parseUUID(_ text: UnsafeBufferPointer<UInt8>) -> UUID? {
         guard text.count == 36, text[8] == 0x2D, text[13] == 0x2D, text[18] == 0x2D, text[23] == 0x2D else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x61...0x66: c - 0x61 + 10
-            case 0x41...0x46: c - 0x41 + 10
-            default: nil
-            }
-        }
         var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         let ok = withUnsafeMutableBytes(of: &bytes) { raw -> Bool in
             var out = 0
             var index = 0
             while index < 36 {
                 if index == 8 || index == 13 || index == 18 || index == 23 { index += 1 }
-                guard let high = nibble(text[index]), let low = nibble(text[index + 1]) else { return false }
+                guard let high = hexNibble(text[index]), let low = hexNibble(text[index + 1]) else { return false }
                 raw[out] = high << 4 | low
                 out += 1
                 index += 2
