@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "EventLog", dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
@@ -38,7 +39,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: swiftSettings),
-        .target(name: "Register", dependencies: ["EventLog"], swiftSettings: swiftSettings),
+        .target(name: "Register", dependencies: ["EventLog", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .target(name: "Projections", dependencies: ["EventLog"], path: "Projections", swiftSettings: swiftSettings),
         .target(name: "RegisterServer", dependencies: [
             "Register", "Projections", "EventLogSQLite", "EventLogPostgres",
@@ -46,7 +47,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], resources: [.copy("Resources/openapi.yaml")], swiftSettings: swiftSettings),
         .executableTarget(name: "register", dependencies: [
-            "RegisterServer", "EventLog", "EventLogPostgres",
+            "RegisterServer", "Register", "EventLog", "EventLogPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: swiftSettings),
@@ -63,7 +64,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], swiftSettings: swiftSettings),
-        .testTarget(name: "RegisterTests", dependencies: ["Register"], swiftSettings: swiftSettings),
+        .testTarget(name: "RegisterTests", dependencies: ["Register", "EventLog", "EventLogSQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "RegisterServerTests", dependencies: [
             "RegisterServer", "EventLog",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

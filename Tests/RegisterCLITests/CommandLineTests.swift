@@ -110,6 +110,37 @@ struct CommandLineTests {
         }
     }
 
+    @Test("tenant apply records a file once, reports what changed, and a bad file among several changes nothing")
+    func tenantApply() async throws {
+        try await withScratchDirectory { directory in
+            let tenants = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Tenants").standardized
+            let poco = tenants.appendingPathComponent("poco-sipoo.yaml").path
+            let database = ["--database", "sqlite:" + directory.appendingPathComponent("register.sqlite").path]
+            let bad = directory.appendingPathComponent("broken.yaml")
+            try String(contentsOfFile: poco, encoding: .utf8).replacingOccurrences(of: "id: poco-sipoo", with: "id: broken")
+                .replacingOccurrences(of: "    marketing: false", with: "    marketing: true").write(to: bad, atomically: true, encoding: .utf8)
+
+            let refused = try RegisterBinary.run(["tenant", "apply", poco, bad.path, "--actor", "op-1"] + database, in: directory)
+            #expect(refused.status != 0)
+            #expect(refused.errors.contains("broken.yaml:"))
+            #expect(refused.errors.contains("nothing for marketing"))
+            let empty = try RegisterBinary.run(["tenant", "list"] + database, in: directory)
+            #expect(!empty.output.contains("poco-sipoo"), "the good file was not applied either")
+
+            let missingActor = try RegisterBinary.run(["tenant", "apply", poco] + database, in: directory)
+            #expect(missingActor.status != 0)
+            #expect(missingActor.errors.contains("--actor"))
+
+            let first = try RegisterBinary.run(["tenant", "apply", poco, "--actor", "op-1"] + database, in: directory)
+            #expect(first.status == 0, "\(first.errors)")
+            #expect(first.output.contains("poco-sipoo: applied"))
+            let second = try RegisterBinary.run(["tenant", "apply", poco] + database, in: directory, environment: ["REGISTER_ACTOR": "op-1"])
+            #expect(second.output.contains("poco-sipoo: unchanged"))
+            let listed = try RegisterBinary.run(["tenant", "list"] + database, in: directory)
+            #expect(listed.output.contains("poco-sipoo\tMusiikkipäiväkoti Pocon kannatusyhdistys ry\tconfiguration version 1"))
+        }
+    }
+
     @Test("a bad setting is refused with a clear message and no stack trace")
     func badSettings() async throws {
         try await withScratchDirectory { directory in

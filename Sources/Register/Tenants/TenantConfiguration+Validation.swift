@@ -1,0 +1,176 @@
+import EventLog
+import Foundation
+
+/// One problem in a tenant file: where (a path into the document, and the line once known) and what.
+public struct ConfigurationIssue: Sendable, Hashable, CustomStringConvertible {
+    public enum PathComponent: Sendable, Hashable {
+        case key(String)
+        case index(Int)
+    }
+
+    public var path: [PathComponent]
+    public var message: String
+    public var line: Int?
+
+    public init(_ path: [PathComponent], _ message: String, line: Int? = nil) {
+        self.path = path
+        self.message = message
+        self.line = line
+    }
+
+    /// `units[2].code`
+    public var pathText: String {
+        path.reduce(into: "") { text, component in
+            switch component {
+            case .key(let key): text += text.isEmpty ? key : ".\(key)"
+            case .index(let index): text += "[\(index)]"
+            }
+        }
+    }
+
+    public var description: String { pathText.isEmpty ? message : "\(pathText): \(message)" }
+}
+
+extension TenantConfiguration {
+    /// Everything wrong with the configuration beyond its shape (which decoding already checked).
+    public func validationIssues() -> [ConfigurationIssue] {
+        var issues = IssueList()
+        issues.text(name, at: [.key("name")])
+        if let website, !website.hasPrefix("https://") {
+            issues.add([.key("website")], "a website is an https:// address")
+        }
+        for (index, controller) in (jointControllers ?? []).enumerated() {
+            issues.text(controller.name, at: [.key("jointControllers"), .index(index), .key("name")])
+        }
+        if contacts.isEmpty { issues.add([.key("contacts")], "name at least one official contact point") }
+        for (index, contact) in contacts.enumerated() {
+            issues.contact(contact, at: [.key("contacts"), .index(index)])
+        }
+        issues.contact(dataProtectionOfficer, at: [.key("dataProtectionOfficer")])
+        if dataProtectionOfficer.email == nil && dataProtectionOfficer.phone == nil {
+            issues.add([.key("dataProtectionOfficer")], "the data-protection officer needs an official e-mail address or phone number")
+        }
+        issues.unique(units.map(\.code), at: [.key("units")], field: "code")
+        for (index, unit) in units.enumerated() {
+            let path: [ConfigurationIssue.PathComponent] = [.key("units"), .index(index)]
+            issues.slug(unit.code, at: path + [.key("code")])
+            issues.text(unit.name, at: path + [.key("name")])
+            issues.address(unit.address, at: path + [.key("address")])
+            if unit.arrangements.isEmpty { issues.add(path + [.key("arrangements")], "name how children are placed here") }
+        }
+        if registers.isEmpty { issues.add([.key("registers")], "a tenant keeps at least one register") }
+        issues.unique(registers.map(\.id), at: [.key("registers")], field: "id")
+        for (index, register) in registers.enumerated() {
+            issues.register(register, at: [.key("registers"), .index(index)])
+        }
+        if roles.isEmpty { issues.add([.key("roles")], "define the tenant's roles") }
+        issues.unique(roles.map(\.id), at: [.key("roles")], field: "id")
+        for (index, role) in roles.enumerated() {
+            let path: [ConfigurationIssue.PathComponent] = [.key("roles"), .index(index)]
+            issues.slug(role.id, at: path + [.key("id")])
+            issues.text(role.name, at: path + [.key("name")])
+            if role.permissions.isEmpty { issues.add(path + [.key("permissions")], "a role has at least one permission") }
+            if Set(role.permissions).count != role.permissions.count { issues.add(path + [.key("permissions")], "a permission is listed twice") }
+            if role.scope == .units, let broad = role.permissions.first(where: { [.tenantConfigure, .usersManage].contains($0) }) {
+                issues.add(path + [.key("permissions")], "a role limited to units cannot have \(broad.rawValue)")
+            }
+        }
+        if !roles.contains(where: { $0.permissions.contains(.usersManage) }) {
+            issues.add([.key("roles")], "some role must have users.manage, or nobody can give anyone access")
+        }
+        return issues.items
+    }
+}
+
+/// Collects issues; the checks shared by several parts of the file.
+private struct IssueList {
+    var items: [ConfigurationIssue] = []
+    typealias Path = [ConfigurationIssue.PathComponent]
+
+    mutating func add(_ path: Path, _ message: String) { items.append(ConfigurationIssue(path, message)) }
+
+    mutating func text(_ text: LocalizedText, at path: Path) {
+        if text.fi.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { add(path, "the Finnish text is empty") }
+    }
+
+    mutating func slug(_ value: String, at path: Path) {
+        let bytes = Array(value.utf8)
+        let valid = (1...63).contains(bytes.count) && bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
+            && bytes.first != 0x2D && bytes.last != 0x2D
+        if !valid { add(path, "an id is 1–63 characters of a-z, 0-9 and '-'") }
+    }
+
+    mutating func unique(_ values: [String], at path: Path, field: String) {
+        var seen = Set<String>()
+        for (index, value) in values.enumerated() where !seen.insert(value).inserted {
+            add(path + [.index(index), .key(field)], "'\(value)' is used twice")
+        }
+    }
+
+    mutating func address(_ address: PostalAddress, at path: Path) {
+        if address.street.isEmpty { add(path + [.key("street")], "the street is empty") }
+        if address.city.isEmpty { add(path + [.key("city")], "the city is empty") }
+        if address.postalCode.utf8.count != 5 || !address.postalCode.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            add(path + [.key("postalCode")], "a postal code is five digits")
+        }
+    }
+
+    mutating func contact(_ contact: Contact, at path: Path) {
+        slug(contact.role, at: path + [.key("role")])
+        text(contact.title, at: path + [.key("title")])
+        if let email = contact.email {
+            let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+            if parts.count != 2 || parts[0].isEmpty || !parts[1].contains(".") || email.contains(where: \.isWhitespace) {
+                add(path + [.key("email")], "not an e-mail address")
+            }
+        }
+        if let phone = contact.phone, phone.isEmpty || !phone.allSatisfy({ $0.isNumber || " +()-".contains($0) }) {
+            add(path + [.key("phone")], "a phone number has digits, spaces, +, ( ) and - only")
+        }
+        if let address = contact.address { self.address(address, at: path + [.key("address")]) }
+        if contact.email == nil && contact.phone == nil && contact.address == nil {
+            add(path, "a contact needs an e-mail address, a phone number or an address")
+        }
+    }
+
+    mutating func register(_ register: RegisterDefinition, at path: Path) {
+        slug(register.id, at: path + [.key("id")])
+        text(register.name, at: path + [.key("name")])
+        for (field, count) in [("purposes", register.purposes.count), ("legalBases", register.legalBases.count),
+                               ("dataCategories", register.dataCategories.count), ("sources", register.sources.count),
+                               ("retention", register.retention.count)] where count == 0 {
+            add(path + [.key(field)], "list at least one")
+        }
+        unique(register.dataCategories.map(\.id), at: path + [.key("dataCategories")], field: "id")
+        unique(register.recipients.map(\.id), at: path + [.key("recipients")], field: "id")
+        for (index, recipient) in register.recipients.enumerated() where recipient.legalBasis == nil && recipient.requiresConsent != true {
+            add(path + [.key("recipients"), .index(index)], "a recipient needs a legal basis, or requiresConsent: true (O7)")
+        }
+        if register.transfersOutsideEEA { add(path + [.key("transfersOutsideEEA")], "the platform transfers nothing outside the EU/EEA (O11)") }
+        if register.marketing { add(path + [.key("marketing")], "the platform discloses nothing for marketing (O11)") }
+        if register.automatedDecisions { add(path + [.key("automatedDecisions")], "the platform makes no automated decisions about people (O12)") }
+        for (index, rule) in register.retention.enumerated() {
+            let rulePath = path + [.key("retention"), .index(index)]
+            slug(rule.documentClass, at: rulePath + [.key("documentClass")])
+            switch (rule.period, rule.permanent == true) {
+            case (nil, false): add(rulePath, "a retention rule has a period, or permanent: true")
+            case (_?, true): add(rulePath, "a retention rule is either permanent or has a period, not both")
+            case (_?, false) where rule.from == nil: add(rulePath + [.key("from")], "say what the period counts from")
+            default: break
+            }
+            if let until = rule.validUntil, until < rule.validFrom { add(rulePath + [.key("validUntil")], "ends before it starts") }
+            if let days = rule.keepPermanentlyIfBornOnDays, !days.allSatisfy({ (1...31).contains($0) }) {
+                add(rulePath + [.key("keepPermanentlyIfBornOnDays")], "days of a month are 1–31")
+            }
+        }
+        // Two rules for one document class may not be in force on the same day.
+        for (index, rule) in register.retention.enumerated() {
+            for other in register.retention[..<index] where other.documentClass == rule.documentClass {
+                let overlaps = (other.validUntil.map { rule.validFrom <= $0 } ?? true) && (rule.validUntil.map { other.validFrom <= $0 } ?? true)
+                if overlaps {
+                    add(path + [.key("retention"), .index(index), .key("validFrom")], "overlaps another rule for '\(rule.documentClass)'")
+                }
+            }
+        }
+    }
+}

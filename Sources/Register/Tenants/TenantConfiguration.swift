@@ -1,0 +1,221 @@
+import EventLog
+import Foundation
+
+/// A controller's configuration: who it is, its units, its registers and their rules, and its roles.
+///
+/// Written by people in `Tenants/<id>.yaml`, validated on load, and applied with `register tenant apply`, which
+/// records it in the tenant's log (`TenantConfigured`), so the log proves which rules were in force when.
+/// It holds no private persons' data: contacts are roles with official addresses.
+public struct TenantConfiguration: Codable, Sendable, Hashable {
+    /// The slug used in URLs and as the log's tenant id.
+    public var id: TenantID
+    public var name: LocalizedText
+    public var businessID: BusinessID
+    public var kind: ControllerKind
+    /// The municipality the controller is in (for a municipality, its own code).
+    public var municipalityCode: MunicipalityCode
+    public var website: String?
+    /// Other controllers that share a register with this one (seed 002: Kuntien Tiera).
+    public var jointControllers: [JointController]?
+    /// Official contact points by role (registry office, unit director …), never a private person's name.
+    public var contacts: [Contact]
+    public var dataProtectionOfficer: Contact
+    public var units: [Unit]
+    public var registers: [RegisterDefinition]
+    public var roles: [RoleDefinition]
+}
+
+/// What kind of controller a tenant is.
+public enum ControllerKind: String, Codable, Sendable, Hashable, CaseIterable {
+    case municipality
+    case privateDaycare = "private-daycare"
+    case jointController = "joint-controller"
+}
+
+public struct JointController: Codable, Sendable, Hashable {
+    public var name: LocalizedText
+    public var businessID: BusinessID?
+    /// What this controller answers for in the shared register.
+    public var responsibilities: LocalizedText
+}
+
+/// An official contact point.
+public struct Contact: Codable, Sendable, Hashable {
+    /// What the contact is for, as a slug: `registry-office`, `unit-director`, `data-protection-officer` …
+    public var role: String
+    /// How the contact is addressed (`Kirjaamo`, `Päiväkodin johtaja`), not a person's name.
+    public var title: LocalizedText
+    public var email: String?
+    public var phone: String?
+    public var address: PostalAddress?
+}
+
+/// A place of care (*toimipaikka*).
+public struct Unit: Codable, Sendable, Hashable {
+    /// The unit's code within the tenant, a slug (`poco-joensuunraitti`).
+    public var code: String
+    public var name: LocalizedText
+    public var kind: UnitKind
+    public var address: PostalAddress
+    /// How children are placed here.
+    public var arrangements: [Arrangement]
+}
+
+public enum UnitKind: String, Codable, Sendable, Hashable, CaseIterable {
+    case daycare
+    case familyDaycare = "family-daycare"
+    case groupFamilyDaycare = "group-family-daycare"
+    case preschool
+    case familyServicesOffice = "family-services-office"
+}
+
+/// How a child's care is arranged and paid (VARDA's *järjestämismuoto*).
+public enum Arrangement: String, Codable, Sendable, Hashable, CaseIterable {
+    /// jm01
+    case municipal
+    /// jm02
+    case purchasedService = "purchased-service"
+    /// jm03
+    case serviceVoucher = "service-voucher"
+    /// jm04–jm05
+    case `private`
+}
+
+/// One register the tenant keeps, with everything its privacy notice promises.
+public struct RegisterDefinition: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: LocalizedText
+    /// Which body of rules applies: the minor's disclosure ban (O9) and the 703/2023 retention periods apply to
+    /// family services, not to ECEC.
+    public var scope: RegisterScope
+    public var purposes: [LocalizedText]
+    public var legalBases: [LegalBasis]
+    public var dataCategories: [DataCategory]
+    public var sources: [LocalizedText]
+    /// Regular recipients and on what basis they receive data (O7, O10).
+    public var recipients: [Recipient]
+    /// Retention rules, as data with validity dates (O16–O18).
+    public var retention: [RetentionRule]
+    /// Always false on this platform (O11); stated so the notice can say it.
+    public var transfersOutsideEEA: Bool
+    /// Always false (O11).
+    public var marketing: Bool
+    /// Always false (O12).
+    public var automatedDecisions: Bool
+}
+
+public enum RegisterScope: String, Codable, Sendable, Hashable, CaseIterable {
+    case ecec
+    case serviceVoucher = "service-voucher"
+    case familyServices = "family-services"
+}
+
+/// A GDPR Article 6 basis, with the statute that grounds it where there is one.
+public struct LegalBasis: Codable, Sendable, Hashable {
+    public var basis: GDPRBasis
+    public var statute: String?
+    public var description: LocalizedText?
+}
+
+public enum GDPRBasis: String, Codable, Sendable, Hashable, CaseIterable {
+    case consent, contract
+    case legalObligation = "legal-obligation"
+    case vitalInterests = "vital-interests"
+    case publicTask = "public-task"
+    case legitimateInterests = "legitimate-interests"
+}
+
+public struct DataCategory: Codable, Sendable, Hashable {
+    public var id: String
+    public var description: LocalizedText
+    /// Special categories (health, and in family services a parent's imprisonment: O3).
+    public var special: Bool?
+}
+
+/// A regular recipient of the register's data.
+public struct Recipient: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: LocalizedText
+    /// The statute that allows the disclosure; absent when it rests on consent.
+    public var legalBasis: String?
+    /// True when disclosure needs the subject's (or guardian's) consent.
+    public var requiresConsent: Bool?
+    public var purpose: LocalizedText
+}
+
+/// How long one class of documents is kept, from which event, and what happens then.
+public struct RetentionRule: Codable, Sendable, Hashable {
+    public var documentClass: String
+    public var period: RetentionPeriod?
+    /// Kept for ever (statements and assessments in a child's plan; no period then).
+    public var permanent: Bool?
+    /// What the period counts from.
+    public var from: RetentionAnchor?
+    public var action: RetentionAction?
+    /// Persons born on these days of a month are kept permanently (the archive's sampling rule: 8, 18, 28).
+    public var keepPermanentlyIfBornOnDays: [Int]?
+    public var validFrom: LocalDate
+    public var validUntil: LocalDate?
+    public var basis: LocalizedText?
+}
+
+public enum RetentionAnchor: String, Codable, Sendable, Hashable, CaseIterable {
+    case careEnded = "care-ended"
+    case serviceEnded = "service-ended"
+    case lastServiceEvent = "last-service-event"
+    case caseClosed = "case-closed"
+    case birth
+    case death
+    case recorded
+}
+
+public enum RetentionAction: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The subject's key is shredded: every sealed field becomes unreadable.
+    case erase
+    /// Personal fields are shredded, anonymous statistics stay.
+    case anonymise
+}
+
+/// A role users can hold in the tenant, and what it may do.
+public struct RoleDefinition: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: LocalizedText
+    public var permissions: [Permission]
+    /// `units`: holders act only in the units they are assigned to (unit staff).
+    public var scope: RoleScope
+}
+
+public enum RoleScope: String, Codable, Sendable, Hashable, CaseIterable {
+    case tenant
+    case units
+}
+
+/// What a role may do. Least privilege: a role has exactly the permissions listed, nothing by default.
+public enum Permission: String, Codable, Sendable, Hashable, CaseIterable, Comparable {
+    case tenantConfigure = "tenant.configure"
+    case usersManage = "users.manage"
+    case peopleRead = "people.read"
+    case peopleWrite = "people.write"
+    /// Seeing the address of a person under a non-disclosure order (turvakielto): authorities only.
+    case peopleReadProtected = "people.read-protected"
+    case applicationsRead = "applications.read"
+    case applicationsWrite = "applications.write"
+    case placementsRead = "placements.read"
+    case placementsWrite = "placements.write"
+    case attendanceRead = "attendance.read"
+    case attendanceWrite = "attendance.write"
+    case consentsRead = "consents.read"
+    case consentsWrite = "consents.write"
+    case feesRead = "fees.read"
+    case feesWrite = "fees.write"
+    case socialCareRead = "social-care.read"
+    case socialCareWrite = "social-care.write"
+    case disclosuresRead = "disclosures.read"
+    case disclosuresWrite = "disclosures.write"
+    case accessLogRead = "access-log.read"
+    case subjectRequestsManage = "subject-requests.manage"
+    case retentionManage = "retention.manage"
+    case statisticsRead = "statistics.read"
+
+    public static func < (lhs: Permission, rhs: Permission) -> Bool { lhs.rawValue < rhs.rawValue }
+}
