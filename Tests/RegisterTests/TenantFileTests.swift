@@ -43,6 +43,7 @@ struct TenantFileTests {
         ("    scope: units", "    scope: units\n    colour: blue", "colour: blue", "unknown key"),
         ("        from: care-ended", "        from: care-endd", "from: care-endd", "not one of the allowed values"),
         ("id: poco-sipoo", "id: poco", "id: poco", "the id must equal the file's name"),
+        ("name: { fi: Laskutus, en: Billing }", "name: { fi: Laskutus, maksut, en: Billing }", "Laskutus, maksut", "unquoted comma"),
     ])
     func reportsProblems(target: String, replacement: String, lineText: String, expected: String) throws {
         let document = try Self.poco().replacingOccurrences(of: target, with: replacement)

@@ -137,8 +137,10 @@ public enum TenantFile {
                     guard let name = key.string else { continue }
                     if let child = object[name] {
                         walk(value, child, path + [.key(name)])
-                    } else if !(value.null != nil) {
-                        issues.append(ConfigurationIssue(path + [.key(name)], "unknown key (a misspelling?)", line: key.mark?.line))
+                    } else {
+                        // Also a key with no value: in `{fi: a, b, en: c}` an unquoted comma makes "b" such a key.
+                        let hint = value.null != nil ? " (or text with an unquoted comma: quote it)" : " (a misspelling?)"
+                        issues.append(ConfigurationIssue(path + [.key(name)], "unknown key\(hint)", line: key.mark?.line))
                     }
                 }
             } else if let sequence = node.sequence, let array = known as? [Any] {
