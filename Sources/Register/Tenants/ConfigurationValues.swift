@@ -38,7 +38,7 @@ public struct LocalizedText: Codable, Sendable, Hashable {
 }
 
 /// A Finnish business id (*Y-tunnus*, `1234567-8`), with its check digit verified.
-public struct BusinessID: Codable, Sendable, Hashable, CustomStringConvertible {
+public struct BusinessID: TextValue, Sendable, Hashable {
     public let value: String
 
     public init(_ value: String) throws(ConfigurationValueError) {
@@ -58,21 +58,10 @@ public struct BusinessID: Codable, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { value }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(value)
-    }
 }
 
 /// A municipality's three-digit code, leading zeros kept (Espoo is `049`).
-public struct MunicipalityCode: Codable, Sendable, Hashable, CustomStringConvertible {
+public struct MunicipalityCode: TextValue, Sendable, Hashable {
     public let value: String
 
     public init(_ value: String) throws(ConfigurationValueError) {
@@ -84,17 +73,6 @@ public struct MunicipalityCode: Codable, Sendable, Hashable, CustomStringConvert
 
     public var description: String { value }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(value)
-    }
 }
 
 /// An official postal address (never a private person's).
@@ -105,7 +83,7 @@ public struct PostalAddress: Codable, Sendable, Hashable {
 }
 
 /// A calendar date (`2026-08-01`), without time or zone.
-public struct LocalDate: Codable, Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct LocalDate: TextValue, Sendable, Hashable, Comparable {
     public let year: Int
     public let month: Int
     public let day: Int
@@ -136,21 +114,10 @@ public struct LocalDate: Codable, Sendable, Hashable, Comparable, CustomStringCo
     public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
     public static func < (lhs: LocalDate, rhs: LocalDate) -> Bool { (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day) }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 /// A retention period as an ISO 8601 duration of years, months and days (`P10Y`, `P12M`, `P1Y6M`).
-public struct RetentionPeriod: Codable, Sendable, Hashable, CustomStringConvertible {
+public struct RetentionPeriod: TextValue, Sendable, Hashable {
     public let years: Int
     public let months: Int
     public let days: Int
@@ -185,6 +152,14 @@ public struct RetentionPeriod: Codable, Sendable, Hashable, CustomStringConverti
         "P" + (years > 0 ? "\(years)Y" : "") + (months > 0 ? "\(months)M" : "") + (days > 0 ? "\(days)D" : "")
     }
 
+}
+
+/// A value written as text in a tenant file and validated when read: decoding refuses bad text with the reason.
+public protocol TextValue: Codable, CustomStringConvertible {
+    init(_ text: String) throws(ConfigurationValueError)
+}
+
+extension TextValue {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { try self.init(text) } catch {
