@@ -72,7 +72,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Runs the built `register` executable end to end; depending on it makes `swift test` build it.
         .testTarget(name: "RegisterCLITests", dependencies: [
-            "register", "EventLog", "EventLogSQLite", "TestSupport",
+            "register", "EventLog", "EventLogSQLite", "TestSupport", "Register",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
         // Shared by the test targets: the PostgreSQL server that ops/test starts, synthetic people.
@@ -81,7 +81,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "EventLogStoreTests", dependencies: [
-            "EventLog", "EventLogSQLite", "EventLogPostgres", "TestSupport",
+            "EventLog", "EventLogSQLite", "EventLogPostgres", "TestSupport", "Register",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),

@@ -97,10 +97,11 @@ public enum AppendPlanning {
         for event in events {
             let version = (versions[event.stream] ?? 0) + 1
             versions[event.stream] = version
+            let cause = event.metadata ?? metadata
             var row = RecordedEvent(
                 tenant: tenant, position: previous.position.next, eventID: event.eventID, stream: event.stream, streamVersion: version,
-                eventType: event.eventType, schemaVersion: event.schemaVersion, recordedAt: recordedAt, actor: metadata.actor,
-                correlationID: metadata.correlationID, causationID: metadata.causationID, subjects: event.subjects,
+                eventType: event.eventType, schemaVersion: event.schemaVersion, recordedAt: recordedAt, actor: cause.actor,
+                correlationID: cause.correlationID, causationID: cause.causationID, subjects: event.subjects,
                 payload: event.payload, previousHash: previous.hash, hash: .genesis)
             row.hash = HashChain.hash(of: row)
             previous = LogHead(position: row.position, hash: row.hash, recordedAt: recordedAt)

@@ -16,14 +16,18 @@ public struct ProposedEvent: Sendable, Hashable {
     public var subjects: [SubjectID]
     /// The payload as JSON bytes with personal fields sealed.
     public var payload: Data
+    /// Who caused this event, when it differs from the batch's metadata (a group commit of several requests' entries).
+    public var metadata: EventMetadata?
 
-    public init(eventID: UUID = .timeOrdered(), stream: StreamRef, eventType: String, schemaVersion: Int = 1, subjects: [SubjectID] = [], payload: Data) {
+    public init(eventID: UUID = .timeOrdered(), stream: StreamRef, eventType: String, schemaVersion: Int = 1, subjects: [SubjectID] = [], payload: Data,
+                metadata: EventMetadata? = nil) {
         self.eventID = eventID
         self.stream = stream
         self.eventType = eventType
         self.schemaVersion = schemaVersion
         self.subjects = subjects
         self.payload = payload
+        self.metadata = metadata
     }
 }
 

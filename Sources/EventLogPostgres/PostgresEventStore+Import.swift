@@ -28,7 +28,7 @@ extension PostgresEventStore {
                 guard existing == key else { throw EventLogError(.importRejected, "tenant \(tenant) already has a different key here") }
             } else {
                 try await connection.query("""
-                    INSERT INTO register.tenant_keys (tenant_id, master_key_id, wrapped_key) VALUES (\(tenant.rawValue), \(key.masterKeyID), \(key.wrapped))
+                    INSERT INTO \(unescaped: self.schema).tenant_keys (tenant_id, master_key_id, wrapped_key) VALUES (\(tenant.rawValue), \(key.masterKeyID), \(key.wrapped))
                     """, logger: logger)
             }
         }
@@ -53,7 +53,7 @@ extension PostgresEventStore {
             }
             // Empty bytes and -1 stand for NULL in the bound arrays; NULLIF restores them.
             try await connection.query("""
-                INSERT INTO register.subject_keys (tenant_id, subject_id, wrapped_key, shredded_at_us)
+                INSERT INTO \(unescaped: self.schema).subject_keys (tenant_id, subject_id, wrapped_key, shredded_at_us)
                 SELECT \(tenant.rawValue), k.subject_id, NULLIF(k.wrapped_key, ''::bytea), NULLIF(k.shredded_at_us, -1)
                 FROM unnest(\(subjects)::uuid[], \(wrapped)::bytea[], \(shredded)::bigint[]) AS k (subject_id, wrapped_key, shredded_at_us)
                 """, logger: logger)

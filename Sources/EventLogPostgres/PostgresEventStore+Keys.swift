@@ -12,7 +12,7 @@ extension PostgresEventStore {
         try await inTenantTransaction(tenant) { connection in
             try await self.registerTenant(tenant, connection)
             try await connection.query("""
-                INSERT INTO register.tenant_keys (tenant_id, master_key_id, wrapped_key) VALUES (\(tenant.rawValue), \(key.masterKeyID), \(key.wrapped))
+                INSERT INTO \(unescaped: self.schema).tenant_keys (tenant_id, master_key_id, wrapped_key) VALUES (\(tenant.rawValue), \(key.masterKeyID), \(key.wrapped))
                 ON CONFLICT (tenant_id) DO NOTHING
                 """, logger: self.logger)
             guard let stored = try await self.loadTenantKey(of: tenant, connection) else {
@@ -32,7 +32,7 @@ extension PostgresEventStore {
         return try await inTenantTransaction(tenant) { connection in
             try await self.registerTenant(tenant, connection)
             try await connection.query("""
-                INSERT INTO register.subject_keys (tenant_id, subject_id, wrapped_key)
+                INSERT INTO \(unescaped: self.schema).subject_keys (tenant_id, subject_id, wrapped_key)
                 SELECT \(tenant.rawValue), k.subject_id, k.wrapped_key FROM unnest(\(subjects.map(\.uuid))::uuid[], \(wrapped)::bytea[]) AS k (subject_id, wrapped_key)
                 ON CONFLICT (tenant_id, subject_id) DO NOTHING
                 """, logger: self.logger)
@@ -43,7 +43,7 @@ extension PostgresEventStore {
     public func allSubjectKeys(of tenant: TenantID) async throws -> [SubjectID: StoredSubjectKey] {
         try await inTenantTransaction(tenant) { connection in
             let rows = try await connection.query("""
-                SELECT subject_id, wrapped_key, shredded_at_us FROM register.subject_keys WHERE tenant_id = \(tenant.rawValue)
+                SELECT subject_id, wrapped_key, shredded_at_us FROM \(unescaped: self.schema).subject_keys WHERE tenant_id = \(tenant.rawValue)
                 """, logger: self.logger)
             return try await Self.subjectKeys(from: rows)
         }
@@ -62,13 +62,13 @@ extension PostgresEventStore {
                 throw EventLogError(.subjectErased, "subject \(subject) has already been erased")
             case .active?:
                 try await connection.query("""
-                    UPDATE register.subject_keys SET wrapped_key = NULL, shredded_at_us = \(now)
+                    UPDATE \(unescaped: self.schema).subject_keys SET wrapped_key = NULL, shredded_at_us = \(now)
                     WHERE tenant_id = \(tenant.rawValue) AND subject_id = \(subject.uuid)
                     """, logger: self.logger)
             case nil:
                 // A tombstone even without a key: nothing can be sealed for this subject from now on.
                 try await connection.query("""
-                    INSERT INTO register.subject_keys (tenant_id, subject_id, wrapped_key, shredded_at_us) VALUES (\(tenant.rawValue), \(subject.uuid), NULL, \(now))
+                    INSERT INTO \(unescaped: self.schema).subject_keys (tenant_id, subject_id, wrapped_key, shredded_at_us) VALUES (\(tenant.rawValue), \(subject.uuid), NULL, \(now))
                     """, logger: self.logger)
             }
             return try await self.appendInTransaction([event], to: tenant, metadata: metadata, expecting: [:], useCache: false, connection).result
@@ -82,7 +82,7 @@ extension PostgresEventStore {
 
     func loadTenantKey(of tenant: TenantID, _ connection: PostgresConnection) async throws -> StoredTenantKey? {
         let rows = try await connection.query("""
-            SELECT master_key_id, wrapped_key FROM register.tenant_keys WHERE tenant_id = \(tenant.rawValue)
+            SELECT master_key_id, wrapped_key FROM \(unescaped: self.schema).tenant_keys WHERE tenant_id = \(tenant.rawValue)
             """, logger: logger)
         for try await (masterKeyID, wrapped) in rows.decode((String, ByteBuffer).self) {
             return StoredTenantKey(masterKeyID: masterKeyID, wrapped: Data(wrapped.readableBytesView))
@@ -92,7 +92,7 @@ extension PostgresEventStore {
 
     func loadSubjectKeys(_ subjects: [SubjectID], of tenant: TenantID, _ connection: PostgresConnection) async throws -> [SubjectID: StoredSubjectKey] {
         let rows = try await connection.query("""
-            SELECT subject_id, wrapped_key, shredded_at_us FROM register.subject_keys
+            SELECT subject_id, wrapped_key, shredded_at_us FROM \(unescaped: self.schema).subject_keys
             WHERE tenant_id = \(tenant.rawValue) AND subject_id = ANY(\(subjects.map(\.uuid)))
             """, logger: logger)
         return try await Self.subjectKeys(from: rows)

@@ -5,7 +5,7 @@ import NIOCore
 import PostgresNIO
 
 extension PostgresEventStore {
-    /// Holds a dedicated connection on `LISTEN register_log` and turns notifications into wake-ups.
+    /// Holds a dedicated connection on `LISTEN <schema>_log` and turns notifications into wake-ups.
     ///
     /// Notifications are hints: after every (re)connection all subscribers are woken to re-read, so nothing
     /// appended while the channel was down is missed; they also poll as a fallback.
@@ -17,7 +17,7 @@ extension PostgresEventStore {
                 var failure: (any Error)?
                 do {
                     try await withTaskCancellationHandler {
-                        try await connection.listen(on: Self.channel) { notifications in
+                        try await connection.listen(on: channel) { notifications in
                             wakeups.signalAll()
                             delay = .milliseconds(200)
                             for try await notification in notifications {

@@ -17,11 +17,12 @@ import Synchronization
 /// Run it as a `Service` (or call `run()` in a task): that runs the pool and the `LISTEN` connection that wakes
 /// subscriptions when other processes append.
 public final class PostgresEventStore: EventStore, Service {
-    /// The channel every append notifies, with the tenant id as payload.
-    static let channel = "register_log"
-
     let client: PostgresClient
     let url: PostgresConnectionURL
+    /// The schema holding this log's tables (`register`, or `register_access` for the access log).
+    let schema: String
+    /// The channel every append notifies, with the tenant id as payload.
+    var channel: String { "\(schema)_log" }
     let logger: Logger
     public let wakeups = LogWakeups()
     let versions = StreamVersionCache()
@@ -30,8 +31,13 @@ public final class PostgresEventStore: EventStore, Service {
     /// - Parameters:
     ///   - url: connects as the application role.
     ///   - maximumConnections: the pool's size; one more connection is held for `LISTEN`.
-    public init(url: PostgresConnectionURL, maximumConnections: Int = 20, logger: Logger) throws {
+    ///   - schema: the schema of this log's tables; several logs (the register, its access log) can share a database.
+    public init(url: PostgresConnectionURL, schema: String = PostgresSchema.defaultName, maximumConnections: Int = 20, logger: Logger) throws {
+        guard PostgresMigrator.isValidRoleName(schema) else {
+            throw EventLogError(.invalidArgument, "a schema name is 1–63 characters of a-z, 0-9 and '_', starting with a letter or '_'")
+        }
         self.url = url
+        self.schema = schema
         self.logger = logger
         self.client = PostgresClient(configuration: try url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: logger)
     }
@@ -58,13 +64,13 @@ public final class PostgresEventStore: EventStore, Service {
         let current = PostgresSchema.currentVersion
         let found: Int?
         do {
-            let rows = try await client.query("SELECT max(version) FROM register.schema_migrations", logger: logger)
+            let rows = try await client.query("SELECT max(version) FROM \(unescaped: self.schema).schema_migrations", logger: logger)
             var version: Int?
             for try await value in rows.decode(Int?.self) { version = value }
             found = version
         } catch {
             if PostgresErrors.sqlState(of: error) == "42P01" || PostgresErrors.sqlState(of: error) == "3F000" {
-                throw EventLogError(.schemaMismatch, "the database has no register schema yet; run `register db migrate` with the owner's URL")
+                throw EventLogError(.schemaMismatch, "the database has no \(schema) schema yet; run `register db migrate` with the owner's URL")
             }
             throw Self.storageError("the database cannot be reached", error)
         }
@@ -75,7 +81,7 @@ public final class PostgresEventStore: EventStore, Service {
         // Least privilege is checked, not assumed: a service that could bypass row-level security or the
         // append-only rules refuses to start.
         let problem = try await client.withConnection { connection in
-            try await PostgresSchema.unsafeApplicationRole(self.url.username, owner: nil, on: connection, logger: self.logger)
+            try await PostgresSchema.unsafeApplicationRole(self.url.username, owner: nil, schema: self.schema, on: connection, logger: self.logger)
         }
         if let problem {
             throw EventLogError(.schemaMismatch, "the service connects as \(problem); connect as the application role (docs/operations.md)")
@@ -121,7 +127,7 @@ public final class PostgresEventStore: EventStore, Service {
     func lockHead(of tenant: TenantID, _ connection: PostgresConnection) async throws -> LogHead {
         for attempt in 0..<2 {
             let rows = try await connection.query("""
-                SELECT last_pos, last_hash, last_recorded_at_us FROM register.log_heads WHERE tenant_id = \(tenant.rawValue) FOR UPDATE
+                SELECT last_pos, last_hash, last_recorded_at_us FROM \(unescaped: self.schema).log_heads WHERE tenant_id = \(tenant.rawValue) FOR UPDATE
                 """, logger: logger)
             for try await (position, hash, recordedAt) in rows.decode((Int64, ByteBuffer, Int64).self) {
                 return LogHead(position: LogPosition(position), hash: EventDigest(unchecked: Array(buffer: hash)), recordedAt: Timestamp(rawValue: recordedAt))
@@ -129,7 +135,7 @@ public final class PostgresEventStore: EventStore, Service {
             guard attempt == 0 else { break }
             try await registerTenant(tenant, connection)
             try await connection.query("""
-                INSERT INTO register.log_heads (tenant_id, last_pos, last_hash, last_recorded_at_us)
+                INSERT INTO \(unescaped: self.schema).log_heads (tenant_id, last_pos, last_hash, last_recorded_at_us)
                 VALUES (\(tenant.rawValue), 0, \(Data(EventDigest.genesis.bytes)), 0) ON CONFLICT (tenant_id) DO NOTHING
                 """, logger: logger)
         }
@@ -137,14 +143,14 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     func registerTenant(_ tenant: TenantID, _ connection: PostgresConnection) async throws {
-        try await connection.query("INSERT INTO register.tenants (tenant_id) VALUES (\(tenant.rawValue)) ON CONFLICT (tenant_id) DO NOTHING", logger: logger)
+        try await connection.query("INSERT INTO \(unescaped: self.schema).tenants (tenant_id) VALUES (\(tenant.rawValue)) ON CONFLICT (tenant_id) DO NOTHING", logger: logger)
     }
 
     /// The last version of each stream (0 for streams that do not exist), in one round trip.
     func streamVersions(_ streams: [StreamRef], in tenant: TenantID, _ connection: PostgresConnection) async throws -> [StreamRef: Int64] {
         let rows = try await connection.query("""
             SELECT s.stream_type, s.stream_id,
-                   (SELECT max(v.stream_version) FROM register.log_events v
+                   (SELECT max(v.stream_version) FROM \(unescaped: self.schema).log_events v
                     WHERE v.tenant_id = \(tenant.rawValue) AND v.stream_type = s.stream_type AND v.stream_id = s.stream_id)
             FROM unnest(\(streams.map(\.type))::text[], \(streams.map(\.id))::text[]) AS s (stream_type, stream_id)
             """, logger: logger)
@@ -158,7 +164,7 @@ public final class PostgresEventStore: EventStore, Service {
     /// The events with these ids that are already in the log.
     func existingEvents(_ eventIDs: [UUID], in tenant: TenantID, _ connection: PostgresConnection) async throws -> [UUID: ExistingEvent] {
         let rows = try await connection.query("""
-            SELECT event_id, pos, stream_type, stream_id, stream_version, event_type, schema_version, subjects FROM register.log_events
+            SELECT event_id, pos, stream_type, stream_id, stream_version, event_type, schema_version, subjects FROM \(unescaped: self.schema).log_events
             WHERE tenant_id = \(tenant.rawValue) AND event_id = ANY(\(eventIDs))
             """, logger: logger)
         var existing: [UUID: ExistingEvent] = [:]
@@ -179,10 +185,10 @@ public final class PostgresEventStore: EventStore, Service {
         let sealedSubjects = sealed.map(\.uuid)
         let rows = try await connection.query("""
             WITH erased AS (
-                SELECT subject_id FROM register.subject_keys
+                SELECT subject_id FROM \(unescaped: self.schema).subject_keys
                 WHERE tenant_id = \(tenant.rawValue) AND subject_id = ANY(\(sealedSubjects)) AND shredded_at_us IS NOT NULL LIMIT 1
             ), inserted AS (
-                INSERT INTO register.log_events (tenant_id, pos, event_id, stream_type, stream_id, stream_version, event_type, schema_version,
+                INSERT INTO \(unescaped: self.schema).log_events (tenant_id, pos, event_id, stream_type, stream_id, stream_version, event_type, schema_version,
                     recorded_at_us, actor_user, actor_role, correlation_id, causation_id, subjects, payload, prev_hash, hash)
                 SELECT \(tenant.rawValue), u.pos, u.event_id, u.stream_type, u.stream_id, u.stream_version, u.event_type, u.schema_version::integer,
                     u.recorded_at_us, u.actor_user, u.actor_role, NULLIF(u.correlation_id, '')::uuid, NULLIF(u.causation_id, '')::uuid,
@@ -197,13 +203,13 @@ public final class PostgresEventStore: EventStore, Service {
                 WHERE NOT EXISTS (SELECT 1 FROM erased)
                 RETURNING 1
             ), moved AS (
-                UPDATE register.log_heads SET last_pos = \(head.position.rawValue), last_hash = \(Data(head.hash.bytes)),
+                UPDATE \(unescaped: self.schema).log_heads SET last_pos = \(head.position.rawValue), last_hash = \(Data(head.hash.bytes)),
                     last_recorded_at_us = \(head.recordedAt.rawValue)
                 WHERE tenant_id = \(tenant.rawValue) AND NOT EXISTS (SELECT 1 FROM erased)
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved), (SELECT subject_id FROM erased),
-                   pg_notify(\(Self.channel), \(tenant.rawValue))
+                   pg_notify(\(self.channel), \(tenant.rawValue))
             """, logger: logger)
         for try await (inserted, moved, erased, _) in rows.decode((Int64, Int64, UUID?, String).self) {
             if let erased { throw AppendPlanning.erased(SubjectID(erased)) }
@@ -221,7 +227,7 @@ public final class PostgresEventStore: EventStore, Service {
         let streamTypes = filter.streamTypes.map { Array($0).sorted() }
         return try await inTenantTransaction(tenant) { connection in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.columns) FROM register.log_events
+                SELECT \(unescaped: Self.columns) FROM \(unescaped: self.schema).log_events
                 WHERE tenant_id = \(tenant.rawValue) AND pos > \(position.rawValue) AND pos <= \(upper)
                   AND (\(eventTypes == nil) OR event_type = ANY(\(eventTypes ?? [])))
                   AND (\(streamTypes == nil) OR stream_type = ANY(\(streamTypes ?? [])))
@@ -234,7 +240,7 @@ public final class PostgresEventStore: EventStore, Service {
     public func readStream(_ stream: StreamRef, of tenant: TenantID, afterVersion: Int64, limit: Int) async throws -> [RecordedEvent] {
         try await inTenantTransaction(tenant) { connection in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.columns) FROM register.log_events
+                SELECT \(unescaped: Self.columns) FROM \(unescaped: self.schema).log_events
                 WHERE tenant_id = \(tenant.rawValue) AND stream_type = \(stream.type) AND stream_id = \(stream.id) AND stream_version > \(afterVersion)
                 ORDER BY stream_version LIMIT \(max(0, limit))
                 """, logger: self.logger)
@@ -245,7 +251,7 @@ public final class PostgresEventStore: EventStore, Service {
     public func head(of tenant: TenantID) async throws -> LogHead {
         try await inTenantTransaction(tenant) { connection in
             let rows = try await connection.query("""
-                SELECT last_pos, last_hash, last_recorded_at_us FROM register.log_heads WHERE tenant_id = \(tenant.rawValue)
+                SELECT last_pos, last_hash, last_recorded_at_us FROM \(unescaped: self.schema).log_heads WHERE tenant_id = \(tenant.rawValue)
                 """, logger: self.logger)
             for try await (position, hash, recordedAt) in rows.decode((Int64, ByteBuffer, Int64).self) {
                 return LogHead(position: LogPosition(position), hash: EventDigest(unchecked: Array(buffer: hash)), recordedAt: Timestamp(rawValue: recordedAt))
@@ -257,7 +263,7 @@ public final class PostgresEventStore: EventStore, Service {
     public func tenants() async throws -> [TenantID] {
         do {
             var tenants: [TenantID] = []
-            for try await id in try await client.query("SELECT tenant_id FROM register.tenants ORDER BY tenant_id", logger: logger).decode(String.self) {
+            for try await id in try await client.query("SELECT tenant_id FROM \(unescaped: self.schema).tenants ORDER BY tenant_id", logger: logger).decode(String.self) {
                 tenants.append(TenantID(unchecked: id))
             }
             return tenants

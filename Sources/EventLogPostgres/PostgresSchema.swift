@@ -1,4 +1,5 @@
 import EventLog
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -9,7 +10,10 @@ import PostgresNIO
 ///
 /// Layout: everything lives in the schema `register`. Every key starts with `tenant_id`, the distribution column
 /// for Citus (see docs/operations.md); no table references another across tenants.
-enum PostgresSchema {
+public enum PostgresSchema {
+    /// The register's own log.
+    public static let defaultName = "register"
+
     struct Migration {
         let version: Int
         let name: String
@@ -17,6 +21,16 @@ enum PostgresSchema {
     }
 
     static let migrations: [Migration] = [eventLog]
+
+    /// A migration's statements for the log in `schema`: the text is written for `register`, and every qualified
+    /// name is moved to `schema`. The row-level security setting keeps its name ('register.tenant_id', quoted).
+    static func statements(of migration: Migration, in schema: String) -> [String] {
+        guard schema != defaultName else { return migration.statements }
+        let qualified = try? NSRegularExpression(pattern: "(?<!')\\bregister\\.")
+        return migration.statements.map { statement in
+            qualified?.stringByReplacingMatches(in: statement, range: NSRange(statement.startIndex..., in: statement), withTemplate: "\(schema).") ?? statement
+        }
+    }
 
     /// The version this build reads and writes.
     static var currentVersion: Int { migrations.map(\.version).max() ?? 0 }
@@ -143,26 +157,26 @@ enum PostgresSchema {
 
     /// Privileges of the application role: read and append the log, never change or remove it. Re-applied on every
     /// migration run, so a new application role gets exactly these.
-    static func grants(to role: String) -> [String] {
+    static func grants(to role: String, in schema: String) -> [String] {
         // Quoted, so that a name like current_user cannot be read as a keyword (names are also validated).
         let role = "\"\(role)\""
         return [
-            "REVOKE ALL ON ALL TABLES IN SCHEMA register FROM PUBLIC",
-            "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA register FROM PUBLIC",
-            "GRANT USAGE ON SCHEMA register TO \(role)",
-            "REVOKE ALL ON ALL TABLES IN SCHEMA register FROM \(role)",
-            "GRANT SELECT ON register.schema_migrations TO \(role)",
-            "GRANT SELECT, INSERT ON register.tenants TO \(role)",
-            "GRANT SELECT, INSERT, UPDATE (last_pos, last_hash, last_recorded_at_us) ON register.log_heads TO \(role)",
-            "GRANT SELECT, INSERT ON register.log_events TO \(role)",
-            "GRANT SELECT, INSERT ON register.tenant_keys TO \(role)",
-            "GRANT SELECT, INSERT, UPDATE (wrapped_key, shredded_at_us) ON register.subject_keys TO \(role)",
+            "REVOKE ALL ON ALL TABLES IN SCHEMA \(schema) FROM PUBLIC",
+            "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA \(schema) FROM PUBLIC",
+            "GRANT USAGE ON SCHEMA \(schema) TO \(role)",
+            "REVOKE ALL ON ALL TABLES IN SCHEMA \(schema) FROM \(role)",
+            "GRANT SELECT ON \(schema).schema_migrations TO \(role)",
+            "GRANT SELECT, INSERT ON \(schema).tenants TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE (last_pos, last_hash, last_recorded_at_us) ON \(schema).log_heads TO \(role)",
+            "GRANT SELECT, INSERT ON \(schema).log_events TO \(role)",
+            "GRANT SELECT, INSERT ON \(schema).tenant_keys TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE (wrapped_key, shredded_at_us) ON \(schema).subject_keys TO \(role)",
         ]
     }
 
     /// Why a role may not be the application role, or nil: it must not be able to bypass row-level security or
     /// the append-only rules, which a superuser, a BYPASSRLS role or the tables' owner can.
-    static func unsafeApplicationRole(_ role: String, owner: String?, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+    static func unsafeApplicationRole(_ role: String, owner: String?, schema: String, on connection: PostgresConnection, logger: Logger) async throws -> String? {
         let rows = try await connection.query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = \(role)", logger: logger)
         var found = false
         for try await (superuser, bypass) in rows.decode((Bool, Bool).self) {
@@ -173,10 +187,10 @@ enum PostgresSchema {
         guard found else { return "role '\(role)' does not exist" }
         if let owner, owner == role { return "role '\(role)' is the schema owner" }
         let owned = try await connection.query("""
-            SELECT count(*) FROM pg_tables WHERE schemaname = 'register' AND tableowner = \(role)
+            SELECT count(*) FROM pg_tables WHERE schemaname = \(schema) AND tableowner = \(role)
             """, logger: logger)
         for try await count in owned.decode(Int64.self) where count > 0 {
-            return "role '\(role)' owns tables of the register schema"
+            return "role '\(role)' owns tables of the \(schema) schema"
         }
         return nil
     }
@@ -186,17 +200,20 @@ enum PostgresSchema {
 public struct PostgresMigrator: Sendable {
     public let ownerURL: PostgresConnectionURL
     public let applicationRole: String
+    public let schema: String
     let logger: Logger
 
     /// - Parameters:
     ///   - ownerURL: connects as the role that owns (or will own) the `register` schema; never a superuser in production.
     ///   - applicationRole: the role the service connects as; it must exist (`ops/postgres` creates it).
-    public init(ownerURL: PostgresConnectionURL, applicationRole: String, logger: Logger) throws(EventLogError) {
-        guard Self.isValidRoleName(applicationRole) else {
-            throw EventLogError(.invalidArgument, "a role name is 1–63 characters of a-z, 0-9 and '_', starting with a letter or '_'")
+    ///   - schema: the schema of the log's tables (default `register`).
+    public init(ownerURL: PostgresConnectionURL, applicationRole: String, schema: String = PostgresSchema.defaultName, logger: Logger) throws(EventLogError) {
+        guard Self.isValidRoleName(applicationRole), Self.isValidRoleName(schema) else {
+            throw EventLogError(.invalidArgument, "role and schema names are 1–63 characters of a-z, 0-9 and '_', starting with a letter or '_'")
         }
         self.ownerURL = ownerURL
         self.applicationRole = applicationRole
+        self.schema = schema
         self.logger = logger
     }
 
@@ -226,19 +243,19 @@ public struct PostgresMigrator: Sendable {
         let role = applicationRole
         var owner: String?
         for try await name in try await connection.query("SELECT current_user::text", logger: logger).decode(String.self) { owner = name }
-        if let problem = try await PostgresSchema.unsafeApplicationRole(role, owner: owner, on: connection, logger: logger) {
+        if let problem = try await PostgresSchema.unsafeApplicationRole(role, owner: owner, schema: schema, on: connection, logger: logger) {
             throw EventLogError(.schemaMismatch, "\(problem); the application role is a separate login without those rights (docs/operations.md shows how)")
         }
         try await connection.query("BEGIN", logger: logger)
         do {
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext('register.migrations'))", logger: logger)
-            try await connection.query("CREATE SCHEMA IF NOT EXISTS register", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(schema + ".migrations")))", logger: logger)
+            try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
             try await connection.query("""
-                CREATE TABLE IF NOT EXISTS register.schema_migrations (
+                CREATE TABLE IF NOT EXISTS \(unescaped: schema).schema_migrations (
                     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
                 """, logger: logger)
             var done = Set<Int>()
-            for try await version in try await connection.query("SELECT version FROM register.schema_migrations", logger: logger).decode(Int.self) {
+            for try await version in try await connection.query("SELECT version FROM \(unescaped: schema).schema_migrations", logger: logger).decode(Int.self) {
                 done.insert(version)
             }
             if let newest = done.max(), newest > PostgresSchema.currentVersion {
@@ -247,13 +264,13 @@ public struct PostgresMigrator: Sendable {
             var applied: [Int] = []
             for migration in PostgresSchema.migrations where !done.contains(migration.version) {
                 logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
-                for statement in migration.statements {
+                for statement in PostgresSchema.statements(of: migration, in: schema) {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query("INSERT INTO register.schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+                try await connection.query("INSERT INTO \(unescaped: schema).schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
                 applied.append(migration.version)
             }
-            for statement in PostgresSchema.grants(to: role) {
+            for statement in PostgresSchema.grants(to: role, in: schema) {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
             try await connection.query("COMMIT", logger: logger)

@@ -30,8 +30,10 @@ struct DatabaseCommands: AsyncParsableCommand {
                     guard let admin = configuration.databaseAdmin else {
                         throw ValidationError("migrating PostgreSQL needs --database-admin (or REGISTER_DATABASE_ADMIN): the schema owner's URL")
                     }
-                    let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: configuration.applicationRole, logger: logger).migrate()
-                    print(applied.isEmpty ? "\(admin): schema is current" : "\(admin): applied migrations \(applied.map(String.init).joined(separator: ", "))")
+                    for schema in [PostgresSchema.defaultName, RegisterStorage.accessLogSchema] {
+                        let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: configuration.applicationRole, schema: schema, logger: logger).migrate()
+                        print(applied.isEmpty ? "\(admin) \(schema): schema is current" : "\(admin) \(schema): applied migrations \(applied.map(String.init).joined(separator: ", "))")
+                    }
                 }
             }
         }

@@ -19,20 +19,23 @@ struct Verify: AsyncParsableCommand {
         let only = try tenant.map(tenantID)
         let broken = try await reportingFailures {
             try await RegisterStorage.with(configuration, logger: logger) { storage in
-                let tenants: [TenantID]
-                if let only { tenants = [only] } else { tenants = try await storage.store.tenants() }
-                if tenants.isEmpty { print("no tenants in \(configuration.database)") }
                 var broken = 0
-                for tenant in tenants {
-                    let head = try await storage.store.head(of: tenant)
-                    let progress = Progress("verifying \(tenant)", total: Int(head.position.rawValue))
-                    let result = try await storage.store.verifyChain(of: tenant) { progress.update($0) }
-                    if head.position.rawValue > 50_000 { progress.finish(result.checked) }
-                    if let failure = result.failure {
-                        broken += 1
-                        print("\(tenant): BROKEN at position \(failure.position): \(failure.reason) (\(result.checked) events verified before it)")
-                    } else {
-                        print("\(tenant): intact, \(result.checked) events, head \(result.verifiedHead.hash)")
+                // The register's logs, then the access logs: both are chained the same way.
+                for (store, label) in [(storage.store, ""), (storage.accessLog.store, " (access log)")] {
+                    let tenants: [TenantID]
+                    if let only { tenants = [only] } else { tenants = try await store.tenants() }
+                    if tenants.isEmpty, label.isEmpty { print("no tenants in \(configuration.database)") }
+                    for tenant in tenants {
+                        let head = try await store.head(of: tenant)
+                        let progress = Progress("verifying \(tenant)\(label)", total: Int(head.position.rawValue))
+                        let result = try await store.verifyChain(of: tenant) { progress.update($0) }
+                        if head.position.rawValue > 50_000 { progress.finish(result.checked) }
+                        if let failure = result.failure {
+                            broken += 1
+                            print("\(tenant)\(label): BROKEN at position \(failure.position): \(failure.reason) (\(result.checked) events verified before it)")
+                        } else if head.position > .start || label.isEmpty {
+                            print("\(tenant)\(label): intact, \(result.checked) events, head \(result.verifiedHead.hash)")
+                        }
                     }
                 }
                 return broken

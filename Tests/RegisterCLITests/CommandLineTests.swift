@@ -1,5 +1,6 @@
 import EventLog
 import EventLogSQLite
+import Register
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -138,6 +139,34 @@ struct CommandLineTests {
             #expect(second.output.contains("poco-sipoo: unchanged"))
             let listed = try RegisterBinary.run(["tenant", "list"] + database, in: directory)
             #expect(listed.output.contains("poco-sipoo\tMusiikkipäiväkoti Pocon kannatusyhdistys ry\tconfiguration version 1"))
+        }
+    }
+
+    @Test("access-log subject and sample print entries; verify checks the access logs too")
+    func accessLog() async throws {
+        try await withScratchDirectory { directory in
+            let path = directory.appendingPathComponent("register.sqlite").path
+            let store = try SQLiteEventStore(path: directory.appendingPathComponent("register-access.sqlite").path)
+            let log = AccessLog(store: store)
+            let tenant = try TenantID("lohja")
+            let child = SubjectID.random()
+            let staff = try Actor(userID: "u-staff-7", role: "unit-staff")
+            try await log.record((0..<5).map { _ in AccessEntry(subject: child, action: .view, resource: "child/\(child)", purpose: "ecec-daily-work", actor: staff) }
+                                 + [AccessEntry(subject: .random(), action: .print, resource: "unit/u1/roster", purpose: "ecec-daily-work", actor: staff)], in: tenant)
+            try store.close()
+            let database = ["--database", "sqlite:" + path]
+
+            let subject = try RegisterBinary.run(["access-log", "subject", "--tenant", "lohja", "--subject", child.description] + database, in: directory)
+            #expect(subject.status == 0, "\(subject.errors)")
+            let lines = subject.output.split(separator: "\n")
+            #expect(lines.count == 6, "a header and five entries")
+            #expect(lines.dropFirst().allSatisfy { $0.contains("u-staff-7\tunit-staff\tview\t\(child)\tchild/\(child)\tecec-daily-work") })
+
+            let sample = try RegisterBinary.run(["access-log", "sample", "--tenant", "lohja", "--count", "3"] + database, in: directory)
+            #expect(sample.output.split(separator: "\n").count == 4)
+
+            let verified = try RegisterBinary.run(["verify"] + database, in: directory)
+            #expect(verified.output.contains("lohja (access log): intact, 6 events"), "\(verified.output)")
         }
     }
 

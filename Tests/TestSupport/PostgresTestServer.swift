@@ -39,7 +39,10 @@ public enum PostgresTestServer {
             try await session.execute("CREATE DATABASE \(name) OWNER \(ownerRole)")
         }
         let database = PostgresTestDatabase(name: String(name), superuser: superuser.with(database: String(name)))
-        try await PostgresMigrator(ownerURL: database.ownerURL, applicationRole: appRole, logger: TestLogging.logger).migrate()
+        // Both logs the service uses: the register's and the access log's (as `register db migrate` does).
+        for schema in ["register", "register_access"] {
+            try await PostgresMigrator(ownerURL: database.ownerURL, applicationRole: appRole, schema: schema, logger: TestLogging.logger).migrate()
+        }
         return database
     }
 }

@@ -2,36 +2,56 @@ import EventLog
 import EventLogPostgres
 import EventLogSQLite
 import Logging
+import Register
 import ServiceLifecycle
 
-/// The opened log and key ring, plus the long-lived services the store needs running (the PostgreSQL pool and
-/// its notification listener).
+/// The opened register log, its key ring and the tenants' access logs, plus the long-lived services the stores need
+/// running (PostgreSQL pools and notification listeners).
 public struct RegisterStorage: Sendable {
     public let store: any EventStore
     public let keyRing: KeyRing
-    /// Services to run for as long as the store is used.
+    /// The tenants' access logs (O14), in a log store of their own.
+    public let accessLog: AccessLog
+    /// Services to run for as long as the stores are used.
     public let services: [any Service]
-    /// Checks the store is usable once its services run (schema version, connectivity).
+    /// Checks the stores are usable once their services run (schema versions, connectivity, least privilege).
     let readiness: @Sendable () async throws -> Void
 
-    /// Opens the configured store: SQLite migrates itself; PostgreSQL is migrated first when the owner's URL is
+    /// The access log's database next to the register's: `register.sqlite` → `register-access.sqlite`, and on
+    /// PostgreSQL the schema `register_access` of the same database.
+    public static let accessLogSchema = "register_access"
+
+    static func accessLogPath(for path: String) -> String {
+        path.hasSuffix(".sqlite") ? String(path.dropLast(".sqlite".count)) + "-access.sqlite" : path + "-access"
+    }
+
+    /// Opens the configured stores: SQLite migrates itself; PostgreSQL is migrated first when the owner's URL is
     /// configured, and otherwise must already be at this build's schema version.
     public static func open(_ configuration: RegisterConfiguration, logger: Logger) async throws -> RegisterStorage {
         let masterKey = try configuration.loadMasterKey(logger: logger)
         switch configuration.database {
         case .sqlite(let path):
             let store = try SQLiteEventStore(path: path)
-            logger.info("opened the embedded database", metadata: ["database": "sqlite:\(path)"])
-            return RegisterStorage(store: store, keyRing: KeyRing(masterKey: masterKey, store: store), services: [], readiness: {})
+            let accessStore = try SQLiteEventStore(path: accessLogPath(for: path))
+            logger.info("opened the embedded database", metadata: ["database": "sqlite:\(path)", "accessLog": "sqlite:\(accessLogPath(for: path))"])
+            return RegisterStorage(store: store, keyRing: KeyRing(masterKey: masterKey, store: store), accessLog: AccessLog(store: accessStore),
+                                   services: [], readiness: {})
         case .postgres(let url):
             if let admin = configuration.databaseAdmin {
-                let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: configuration.applicationRole, logger: logger).migrate()
-                logger.info("database schema is current", metadata: ["applied": "\(applied)"])
+                for schema in [PostgresSchema.defaultName, accessLogSchema] {
+                    let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: configuration.applicationRole, schema: schema, logger: logger).migrate()
+                    logger.info("database schema is current", metadata: ["schema": "\(schema)", "applied": "\(applied)"])
+                }
             }
             let store = try PostgresEventStore(url: url, logger: logger)
+            let accessStore = try PostgresEventStore(url: url, schema: accessLogSchema, maximumConnections: 8, logger: logger)
             logger.info("connecting to PostgreSQL", metadata: ["database": "\(url)"])
-            return RegisterStorage(store: store, keyRing: KeyRing(masterKey: masterKey, store: store), services: [store],
-                                   readiness: { try await store.checkSchema() })
+            return RegisterStorage(store: store, keyRing: KeyRing(masterKey: masterKey, store: store), accessLog: AccessLog(store: accessStore),
+                                   services: [store, accessStore],
+                                   readiness: {
+                                       try await store.checkSchema()
+                                       try await accessStore.checkSchema()
+                                   })
         }
     }
 
@@ -47,7 +67,7 @@ public struct RegisterStorage: Sendable {
         }
     }
 
-    /// Opens the configured store and runs `body` with it.
+    /// Opens the configured stores and runs `body` with them.
     public static func with<T>(_ configuration: RegisterConfiguration, logger: Logger, _ body: (RegisterStorage) async throws -> T) async throws -> T {
         try await open(configuration, logger: logger).whileRunning(body)
     }

@@ -45,6 +45,29 @@ struct StoreFixture: Sendable {
         }
     }
 
+    /// A second log store beside this one, as the access log is kept: another SQLite file, or another schema of
+    /// the same PostgreSQL database.
+    func withSiblingStore<T>(schema: String = "register_access", _ body: (any EventStore) async throws -> T) async throws -> T {
+        switch kind {
+        case .sqlite:
+            let path = try #require(sqlitePath).replacingOccurrences(of: ".sqlite", with: "-access.sqlite")
+            let sibling = try SQLiteEventStore(path: path)
+            let result = try await body(sibling)
+            try sibling.close()
+            return result
+        case .postgres:
+            let database = try #require(postgres)
+            try await PostgresMigrator(ownerURL: database.ownerURL, applicationRole: PostgresTestServer.appRole, schema: schema, logger: TestLogging.logger).migrate()
+            let sibling = try PostgresEventStore(url: database.appURL, schema: schema, maximumConnections: 4, logger: TestLogging.logger)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await sibling.run() }
+                defer { group.cancelAll() }
+                try await sibling.checkSchema()
+                return try await body(sibling)
+            }
+        }
+    }
+
     static let actor = try! Actor(userID: "u-test", role: "registrar")
     static let metadata = EventMetadata(actor: actor, correlationID: UUID())
 
