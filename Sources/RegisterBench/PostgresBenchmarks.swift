@@ -52,18 +52,12 @@ struct PostgresBenchmarks {
         var comparison = Comparison()
         var next = 0
         for round in 0..<rounds {
-            var sealed: [[ProposedEvent]] = []
-            for _ in 0..<batches {
-                sealed.append(try await workload.batch(next..<next + 1_000, tenant: tenant, keyRing: keyRing))
-                next += 1_000
-            }
+            let sealed = try await workload.sealedBatches(batches, from: next, tenant: tenant, keyRing: keyRing)
+            next += batches * 1_000
             let seconds = try await Stopwatch.time {
                 for events in sealed { _ = try await store.append(events, to: tenant, metadata: SQLiteBenchmarks.metadata) }
             }
-            let buffers = sealed.enumerated().map { index, events in
-                Self.copyText(RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(round * batches + index) * 1_000,
-                                          versions: SQLiteBenchmarks.versions(from: index, of: sealed, round: round, batches: batches)))
-            }
+            let buffers = RawRow.batches(from: sealed, tenant: tenant.rawValue, round: round).map(Self.copyText)
             var copies: [Measurement] = []
             for (table, name) in [("bench_raw_events", "PostgreSQL raw COPY"), ("bench_keyed_events", "raw COPY into a table with the log's keys")] {
                 let rawSeconds = try await withAdmin { admin in

@@ -64,18 +64,12 @@ struct SQLiteBenchmarks {
         var comparison = Comparison()
         var next = 0
         for round in 0..<rounds {
-            var sealed: [[ProposedEvent]] = []
-            for _ in 0..<batches {
-                sealed.append(try await workload.batch(next..<next + 1_000, tenant: tenant, keyRing: keyRing))
-                next += 1_000
-            }
+            let sealed = try await workload.sealedBatches(batches, from: next, tenant: tenant, keyRing: keyRing)
+            next += batches * 1_000
             let seconds = try await Stopwatch.time {
                 for events in sealed { _ = try await store.append(events, to: tenant, metadata: Self.metadata) }
             }
-            // Stream versions as the store assigned them, so the keyed table's unique index accepts the rows.
-            let prepared = sealed.enumerated().map { index, events in
-                RawRow.rows(from: events, tenant: tenant.rawValue, start: Int64(round * batches + index) * 1_000, versions: Self.versions(from: index, of: sealed, round: round, batches: batches))
-            }
+            let prepared = RawRow.batches(from: sealed, tenant: tenant.rawValue, round: round)
             let rawSeconds = try await Stopwatch.time {
                 for rows in prepared {
                     try await raw.write { db in try Self.insertRaw(rows, db) }
@@ -91,20 +85,6 @@ struct SQLiteBenchmarks {
                            keyed: Measurement(name: "raw INSERT into a table with the log's keys", events: batches * 1_000, seconds: keyedSeconds))
         }
         return comparison
-    }
-
-    /// Unique stream versions for the raw rows: a running count per stream over everything prepared so far.
-    static func versions(from index: Int, of batches: [[ProposedEvent]], round: Int, batches count: Int) -> [Int64] {
-        var counts: [StreamRef: Int64] = [:]
-        var result: [Int64] = []
-        for (batchIndex, events) in batches.enumerated() where batchIndex <= index {
-            for event in events {
-                let version = (counts[event.stream] ?? Int64(round * 1_000_000)) + 1
-                counts[event.stream] = version
-                if batchIndex == index { result.append(version) }
-            }
-        }
-        return result
     }
 
     /// Single durable appends (each its own fsynced transaction) vs raw BEGIN IMMEDIATE + INSERT + COMMIT, in

@@ -51,6 +51,15 @@ struct Workload: Sendable {
         try await batch(index..<index + 1, tenant: tenant, keyRing: keyRing)[0]
     }
 
+    /// `count` sealed batches of 1 000 events from index `start`, made before any clock starts.
+    func sealedBatches(_ count: Int, from start: Int, tenant: TenantID, keyRing: KeyRing) async throws -> [[ProposedEvent]] {
+        var batches: [[ProposedEvent]] = []
+        for index in 0..<count {
+            batches.append(try await batch(start + index * 1_000..<start + (index + 1) * 1_000, tenant: tenant, keyRing: keyRing))
+        }
+        return batches
+    }
+
     /// Sealed events for a range of indexes, as the domain seals a command's events: keys loaded once per batch.
     func batch(_ range: Range<Int>, tenant: TenantID, keyRing: KeyRing) async throws -> [ProposedEvent] {
         let payloads = range.map(payload)
@@ -76,6 +85,20 @@ struct RawRow: Sendable {
     let payload: Data
     let previousHash: Data
     let hash: Data
+
+    /// Raw rows for a round of sealed batches, positioned after earlier rounds' rows, with each stream's versions
+    /// counted up across the round (after `round * 1 000 000`), so a table with the log's unique keys accepts them.
+    static func batches(from sealed: [[ProposedEvent]], tenant: String, round: Int) -> [[RawRow]] {
+        var versions: [StreamRef: Int64] = [:]
+        return sealed.enumerated().map { index, events in
+            let numbered = events.map { event -> Int64 in
+                let version = (versions[event.stream] ?? Int64(round * 1_000_000)) + 1
+                versions[event.stream] = version
+                return version
+            }
+            return rows(from: events, tenant: tenant, start: Int64(round * sealed.count + index) * 1_000, versions: numbered)
+        }
+    }
 
     /// Rows shaped like `events` (already sealed), with positions from `start` and random hashes.
     static func rows(from events: [ProposedEvent], tenant: String, start: Int64, versions: [Int64]? = nil) -> [RawRow] {
