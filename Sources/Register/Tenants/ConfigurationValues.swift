@@ -80,6 +80,12 @@ public struct PostalAddress: Codable, Sendable, Hashable {
     public var street: String
     public var postalCode: String
     public var city: String
+
+    public init(street: String, postalCode: String, city: String) {
+        self.street = street
+        self.postalCode = postalCode
+        self.city = city
+    }
 }
 
 /// A calendar date (`2026-08-01`), without time or zone.
