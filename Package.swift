@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
@@ -39,7 +40,13 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: swiftSettings),
-        .target(name: "Register", dependencies: ["EventLog", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        .target(name: "Register", dependencies: [
+            "EventLog",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            // Only the bcrypt module of hummingbird-auth: password hashes for personal accounts.
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+        ], swiftSettings: swiftSettings),
         .target(name: "Projections", dependencies: ["EventLog"], path: "Projections", swiftSettings: swiftSettings),
         .target(name: "RegisterServer", dependencies: [
             "Register", "Projections", "EventLogSQLite", "EventLogPostgres",
@@ -66,7 +73,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "RegisterTests", dependencies: ["Register", "EventLog", "EventLogSQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "RegisterServerTests", dependencies: [
-            "RegisterServer", "EventLog",
+            "RegisterServer", "EventLog", "Register", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

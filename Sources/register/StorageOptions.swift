@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import Foundation
 import Logging
+import Register
 import RegisterServer
 
 /// The options every command that opens the log shares.
@@ -60,6 +61,8 @@ func reportingFailures<T>(_ body: () async throws -> T) async throws -> T {
         return try await body()
     } catch let error as EventLogError {
         throw error.commandFailure
+    } catch let error as DomainError {
+        throw CommandFailure("\(error.code): \(error.detail)")
     }
 }
 

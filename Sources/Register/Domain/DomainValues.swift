@@ -163,6 +163,14 @@ public struct ServiceNeed: Codable, Sendable, Hashable {
         self.hoursPerWeek = hoursPerWeek
         self.shiftCare = shiftCare
     }
+
+    private enum CodingKeys: String, CodingKey { case hoursPerWeek, shiftCare }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        hoursPerWeek = try container.decode(Int.self, forKey: .hoursPerWeek)
+        shiftCare = try container.decodeIfPresent(Bool.self, forKey: .shiftCare) ?? false
+    }
 }
 
 /// Why a child is away on a day.

@@ -35,6 +35,9 @@ extension TenantConfiguration {
     /// Everything wrong with the configuration beyond its shape (which decoding already checked).
     public func validationIssues() -> [ConfigurationIssue] {
         var issues = IssueList()
+        if id.rawValue == "platform" {
+            issues.add([.key("id")], "the id platform is reserved for the platform's own operator accounts")
+        }
         issues.text(name, at: [.key("name")])
         if let website, !website.hasPrefix("https://") {
             issues.add([.key("website")], "a website is an https:// address")

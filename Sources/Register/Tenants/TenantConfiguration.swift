@@ -183,6 +183,13 @@ public struct RoleDefinition: Codable, Sendable, Hashable {
     public var permissions: [Permission]
     /// `units`: holders act only in the units they are assigned to (unit staff).
     public var scope: RoleScope
+
+    public init(id: String, name: LocalizedText, permissions: [Permission], scope: RoleScope) {
+        self.id = id
+        self.name = name
+        self.permissions = permissions
+        self.scope = scope
+    }
 }
 
 public enum RoleScope: String, Codable, Sendable, Hashable, CaseIterable {

@@ -7,9 +7,10 @@ import Logging
 public let registerVersion = "0.1.0"
 
 /// Builds the HTTP application on opened storage; `register serve` runs it and tests call it too.
-public func buildApplication(configuration: RegisterConfiguration, storage: RegisterStorage, logger: Logger) -> some ApplicationProtocol {
+public func buildApplication(configuration: RegisterConfiguration, storage: RegisterStorage, logger: Logger,
+                             now: @escaping @Sendable () -> Date = { Date() }) -> some ApplicationProtocol {
     var app = Application(
-        router: buildRouter(storage: storage),
+        router: buildRouter(storage: storage, now: now),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "register"),
         services: storage.services,
         logger: logger
@@ -21,10 +22,11 @@ public func buildApplication(configuration: RegisterConfiguration, storage: Regi
     return app
 }
 
-/// The routes: operations probes and the contract.
-public func buildRouter(storage: RegisterStorage) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+/// The routes: operations probes, the contract and the API under /v1.
+public func buildRouter(storage: RegisterStorage, now: @escaping @Sendable () -> Date = { Date() }) -> Router<RegisterRequestContext> {
+    let router = Router(context: RegisterRequestContext.self)
     router.add(middleware: ProblemMiddleware())
+    RegisterAPI(storage: storage, now: now).addRoutes(to: router)
     router.get("/health") { _, _ in Health(status: "ok", version: registerVersion) }
     router.get("/ready") { _, context in
         do {

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import Hummingbird
+import Register
 
 /// An RFC 9457 problem document: how every error leaves the server.
 public struct Problem: Codable, Sendable, Error {
@@ -11,14 +12,20 @@ public struct Problem: Codable, Sendable, Error {
     /// What went wrong, safe to show: never personal data, SQL, stack traces or paths.
     public var detail: String
     public var requestID: String?
+    /// The input field at fault (`details.identityCode`), for validation errors.
+    public var field: String?
 
-    public init(status: HTTPResponse.Status, code: String, detail: String, requestID: String? = nil) {
+    public init(status: HTTPResponse.Status, code: String, detail: String, requestID: String? = nil, field: String? = nil) {
         self.type = "urn:register:problem:\(code)"
         self.title = status.reasonPhrase
         self.status = status.code
         self.detail = detail
         self.requestID = requestID
+        self.field = field?.isEmpty == true ? nil : field
     }
+
+    /// The stable code (the last part of `type`).
+    public var code: String { String(type.dropFirst("urn:register:problem:".count)) }
 
     func response() -> Response {
         let encoder = JSONEncoder()
@@ -33,8 +40,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
+        } catch var problem as Problem {
+            problem.requestID = problem.requestID ?? context.id
             return problem.response()
+        } catch let error as DomainError {
+            return Problem(status: Self.status(for: error.kind), code: error.code, detail: error.detail, requestID: context.id, field: error.field).response()
         } catch let error as HTTPError {
             return Problem(status: error.status, code: Self.code(for: error.status), detail: error.body ?? error.status.reasonPhrase, requestID: context.id).response()
         } catch let error as EventLogError {
@@ -47,6 +57,15 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             return Problem(status: .internalServerError, code: "internal", detail: "The server failed to answer; the request id names the log entry.",
                            requestID: context.id).response()
+        }
+    }
+
+    static func status(for kind: DomainError.Kind) -> HTTPResponse.Status {
+        switch kind {
+        case .invalid: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .rule: .unprocessableContent
         }
     }
 
@@ -68,6 +87,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .badRequest: "bad-request"
         case .unauthorized: "unauthorized"
         case .forbidden: "forbidden"
+        case .contentTooLarge: "body-too-large"
         default: "http-\(status.code)"
         }
     }

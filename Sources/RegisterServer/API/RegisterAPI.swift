@@ -1,0 +1,151 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Register
+
+/// Everything the API's routes share: the domain, accounts, sessions, configurations and the access log.
+struct RegisterAPI: Sendable {
+    let storage: RegisterStorage
+    let registry: Registry
+    let accounts: Accounts
+    let sessions: SessionStore
+    let tenants: TenantDirectory
+    let now: @Sendable () -> Date
+
+    init(storage: RegisterStorage, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.storage = storage
+        self.registry = Registry(store: storage.store, keyRing: storage.keyRing, now: now)
+        self.accounts = Accounts(store: storage.store, keyRing: storage.keyRing)
+        self.sessions = SessionStore()
+        self.tenants = TenantDirectory(store: storage.store)
+        self.now = now
+    }
+
+    var today: LocalDate { LocalDate.today(at: now()) }
+
+    /// One authenticated request in one tenant.
+    struct Caller: Sendable {
+        let tenant: TenantID
+        let grants: Grants
+        let requestID: String
+        var principal: Principal { grants.principal }
+        var metadata: EventMetadata { EventMetadata(actor: principal.actor, correlationID: UUID()) }
+    }
+
+    /// The principal behind the request's bearer token; 401 when there is none or it is not valid.
+    func principal(of request: Request) async throws -> Principal {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw Problem(status: .unauthorized, code: "unauthorized", detail: "Sign in and send the session or API token as Authorization: Bearer <token>.")
+        }
+        let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        if token.hasPrefix("rs."), let principal = await sessions.principal(forSession: token) { return principal }
+        if token.hasPrefix("rt.") {
+            if let principal = await sessions.cachedToken(token) { return principal }
+            if let principal = try await accounts.verifyToken(token, now: Timestamp(now())) {
+                await sessions.cache(token: token, as: principal)
+                return principal
+            }
+        }
+        throw Problem(status: .unauthorized, code: "unauthorized", detail: "The token is not valid, has expired or was revoked.")
+    }
+
+    /// Authenticates the request for the tenant in its path. A caller of another tenant, and an unknown or
+    /// unconfigured tenant, get the same 404 as a resource that does not exist.
+    func caller(_ request: Request, _ context: RegisterRequestContext) async throws -> Caller {
+        let principal = try await principal(of: request)
+        guard let text = context.parameters.get("tenant"), let tenant = try? TenantID(text), tenant == principal.tenant,
+              tenant != Accounts.platformTenant, let configuration = try await tenants.configuration(of: tenant) else {
+            throw Problem.notFound
+        }
+        return Caller(tenant: tenant, grants: Grants(principal: principal, configuration: configuration), requestID: context.id)
+    }
+
+    /// The purpose recorded in the access log: the tenant's register that the API serves (its first ECEC register,
+    /// else its first register).
+    func purpose(of caller: Caller) -> String {
+        let registers = caller.grants.configuration.registers
+        return (registers.first { $0.scope == .ecec } ?? registers.first)?.id ?? "register"
+    }
+
+    /// Records uses of personal data durably before the response leaves (O14).
+    func recordAccess(_ caller: Caller, _ uses: [(subject: PersonID, action: AccessAction, resource: String)]) async throws {
+        guard !uses.isEmpty else { return }
+        let purpose = purpose(of: caller)
+        try await storage.accessLog.record(uses.map {
+            AccessEntry(subject: $0.subject, action: $0.action, resource: $0.resource, purpose: purpose, actor: caller.principal.actor)
+        }, in: caller.tenant)
+    }
+
+    /// A path parameter that is a person's id; a malformed one is a 404 like any unknown id.
+    func personID(_ context: RegisterRequestContext, _ name: String = "person") throws -> PersonID {
+        guard let text = context.parameters.get(name), let uuid = UUID(uuidString: text) else { throw Problem.notFound }
+        return PersonID(uuid)
+    }
+
+    func uuid(_ context: RegisterRequestContext, _ name: String) throws -> UUID {
+        guard let text = context.parameters.get(name), let uuid = UUID(uuidString: text) else { throw Problem.notFound }
+        return uuid
+    }
+
+    /// Loads a person the caller's permission reaches, or answers 404.
+    func reachablePerson(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true) async throws -> PersonRecord {
+        try caller.grants.require(permission)
+        let record = try await opening ? registry.person(id, in: caller.tenant) : registry.personStructure(id, in: caller.tenant)
+        try caller.grants.reaches(record, with: permission, today: today)
+        return record
+    }
+}
+
+/// Decodes a JSON body into `T`, answering a malformed body with 400 naming the field (never echoing the value).
+func decodeBody<T: Decodable>(_ type: T.Type, from request: Request, context: RegisterRequestContext) async throws -> T {
+    let buffer: ByteBuffer
+    do {
+        buffer = try await request.body.collect(upTo: context.maxUploadSize)
+    } catch {
+        throw Problem(status: .contentTooLarge, code: "body-too-large", detail: "A request body has at most \(context.maxUploadSize / 1024) KiB.")
+    }
+    guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+        throw Problem(status: .unsupportedMediaType, code: "unsupported-media-type", detail: "Send the body as application/json.")
+    }
+    do {
+        return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+    } catch let error as DecodingError {
+        throw Problem.malformed(error)
+    } catch {
+        throw Problem(status: .badRequest, code: "malformed-body", detail: "The body is not valid JSON.")
+    }
+}
+
+extension Problem {
+    static func malformed(_ error: DecodingError) -> Problem {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key])
+            return Problem(status: .badRequest, code: "invalid-field", detail: "\(field) is required.", field: field)
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            let field = path(context.codingPath)
+            return Problem(status: .badRequest, code: "invalid-field", detail: "\(field) has the wrong type.", field: field)
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            if field.isEmpty { return Problem(status: .badRequest, code: "malformed-body", detail: "The body is not valid JSON.") }
+            // Our value types' own messages ("a date is written YYYY-MM-DD"); they never repeat the input.
+            let reason = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+            return Problem(status: .badRequest, code: "invalid-field", detail: "\(field): \(reason.prefix(200))", field: field)
+        @unknown default:
+            return Problem(status: .badRequest, code: "malformed-body", detail: "The body could not be read.")
+        }
+    }
+}
+
+extension Response {
+    /// A JSON response with sorted keys, so answers are stable.
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}

@@ -1,0 +1,117 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Register
+import RegisterServer
+import Testing
+
+/// Every role against every endpoint of the API: what the role's permissions allow succeeds, what they do not is
+/// 403, and a child outside a unit-scoped caller's units is 404, exactly as a child that does not exist.
+@Suite("HTTP API: the permission matrix (role × endpoint)")
+struct PermissionMatrixTests {
+    struct Case: Sendable {
+        let name: String
+        let method: HTTPRequest.Method
+        let path: @Sendable (_ child: PersonID, _ placement: UUID) -> String
+        let body: @Sendable (_ seed: Int) -> [String: Any]?
+        /// Expected status per account; the accounts' roles are in `APIFixture.accounts`.
+        let expected: [String: HTTPResponse.Status]
+        /// Whether a success uses the child's personal data (and so must leave an access-log entry).
+        let usesPersonalData: Bool
+    }
+
+    static let users = ["admin", "director", "staff", "staff-other", "billing", "dpo", "registry"]
+
+    /// Statuses for every user: `allowed` get `success`, staff of the other unit `outside` (404 when the permission
+    /// is held for units only), everyone else 403.
+    static func expect(_ success: HTTPResponse.Status, allowed: Set<String>, otherUnit: HTTPResponse.Status = .forbidden) -> [String: HTTPResponse.Status] {
+        Dictionary(uniqueKeysWithValues: users.map { user in
+            (user, allowed.contains(user) ? success : user == "staff-other" ? otherUnit : .forbidden)
+        })
+    }
+
+    static let cases: [Case] = [
+        Case(name: "read a person", method: .get, path: { child, _ in "people/\(child)" }, body: { _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing", "registry"], otherUnit: .notFound), usesPersonalData: true),
+        Case(name: "register a person", method: .post, path: { _, _ in "people" },
+             body: { ["kind": "guardian", "details": ["identityCode": APIFixture.adultCode($0 + 700), "name": ["first": "Uusi", "last": "Henkilö"]]] },
+             expected: expect(.created, allowed: ["director", "registry"]), usesPersonalData: false),
+        Case(name: "change a person", method: .patch, path: { child, _ in "people/\(child)" }, body: { _ in ["phone": "040 765 4321"] },
+             expected: expect(.noContent, allowed: ["director", "registry"]), usesPersonalData: true),
+        Case(name: "a child's overview", method: .get, path: { child, _ in "children/\(child)" }, body: { _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing"], otherUnit: .notFound), usesPersonalData: true),
+        Case(name: "place a child", method: .post, path: { child, _ in "children/\(child)/placements" },
+             body: { _ in ["unit": APIFixture.otherUnit, "arrangement": "municipal", "start": "2027-08-01", "serviceNeed": ["hoursPerWeek": 25]] },
+             expected: expect(.created, allowed: ["director"]), usesPersonalData: true),
+        Case(name: "end a placement", method: .post, path: { child, placement in "children/\(child)/placements/\(placement)/end" }, body: { _ in ["end": "2027-06-30"] },
+             expected: expect(.noContent, allowed: ["director"]), usesPersonalData: true),
+        Case(name: "submit an application", method: .post, path: { child, _ in "children/\(child)/applications" },
+             body: { _ in ["preferredUnits": [APIFixture.unit], "desiredStart": "2027-01-01", "serviceNeed": ["hoursPerWeek": 40]] },
+             expected: expect(.created, allowed: ["director"]), usesPersonalData: true),
+        Case(name: "read attendance", method: .get, path: { child, _ in "children/\(child)/attendance?month=2026-11" }, body: { _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing"], otherUnit: .notFound), usesPersonalData: true),
+        Case(name: "book a care time", method: .post, path: { child, _ in "children/\(child)/care-times" },
+             body: { _ in ["date": "2026-11-25", "start": "08:00", "end": "16:00"] },
+             expected: expect(.created, allowed: ["staff"], otherUnit: .notFound), usesPersonalData: true),
+        Case(name: "mark an absence", method: .post, path: { child, _ in "children/\(child)/absences" }, body: { _ in ["date": "2026-11-26", "kind": "sick"] },
+             expected: expect(.created, allowed: ["staff"], otherUnit: .notFound), usesPersonalData: true),
+        Case(name: "give a consent", method: .post, path: { child, _ in "people/\(child)/consents" }, body: { _ in ["purpose": "photo-permission"] },
+             expected: expect(.noContent, allowed: ["director"]), usesPersonalData: true),
+        Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _ in nil },
+             expected: expect(.ok, allowed: Set(users), otherUnit: .ok), usesPersonalData: false),
+    ]
+
+    @Test("each role gets exactly what its permissions allow; refusals write nothing; successes leave access-log entries", arguments: Backend.tested)
+    func matrix(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            var tokens: [String: String] = [:]
+            var accounts: [String: String] = [:]
+            for user in Self.users {
+                let token = try await api.signIn(user)
+                tokens[user] = token
+                accounts[user] = try await api.request(.get, "/v1/tenants/\(api.tenant)/me", token: token).json["account"] as? String
+            }
+            var seed = 100
+            for testCase in Self.cases {
+                for user in Self.users {
+                    seed += 1
+                    let (child, _) = try await api.placedChild(seed)
+                    let placement = try #require(try await api.registry.person(child, in: api.tenant).placements.first).id
+                    let before = try await api.heads()
+                    let answer = try await api.request(testCase.method, "/v1/tenants/\(api.tenant)/\(testCase.path(child, placement))",
+                                                       token: tokens[user], json: testCase.body(seed))
+                    let expected = try #require(testCase.expected[user])
+                    #expect(answer.status == expected, "\(testCase.name) as \(user): \(answer.text)")
+                    if expected.code >= 400 {
+                        #expect(try await api.heads() == before, "\(testCase.name) as \(user) was refused but wrote something")
+                        #expect(answer.contentType == "application/problem+json")
+                    } else if testCase.usesPersonalData {
+                        let entries = try await api.storage.accessLog.entries(of: child, in: api.tenant)
+                        #expect(entries.contains { $0.entry.actor.userID == "user:\(accounts[user] ?? "")" },
+                                "\(testCase.name) as \(user) left no access-log entry")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the platform operator lists tenants but reaches no tenant's people; tenant users do not reach the platform", arguments: Backend.tested)
+    func platformOperator(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (child, _) = try await api.placedChild(1)
+            let signIn = try await api.request(.post, "/v1/platform/sessions", json: ["username": "operator", "password": APIFixture.password])
+            #expect(signIn.status == .created)
+            let token = try #require(signIn.json["token"] as? String)
+            let tenants = try await api.request(.get, "/v1/platform/tenants", token: token)
+            #expect(tenants.status == .ok)
+            let listed = try #require(try JSONSerialization.jsonObject(with: tenants.body) as? [[String: Any]])
+            #expect(Set(listed.compactMap { $0["id"] as? String }) == [api.tenant.rawValue, api.other.rawValue], "the platform tenant itself is not listed")
+            #expect(!tenants.text.contains("Aino"), "the listing holds no personal data")
+            for path in ["people/\(child)", "children/\(child)", "me"] {
+                #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/\(path)", token: token).status == .notFound)
+            }
+            let director = try await api.signIn("director")
+            #expect(try await api.request(.get, "/v1/platform/tenants", token: director).status == .notFound)
+        }
+    }
+}
