@@ -90,7 +90,12 @@ struct RegisterAPI: Sendable {
     /// Loads a person the caller's permission reaches, or answers 404.
     func reachablePerson(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true) async throws -> PersonRecord {
         try caller.grants.require(permission)
-        let record = try await opening ? registry.person(id, in: caller.tenant) : registry.personStructure(id, in: caller.tenant)
+        let record: PersonRecord
+        do {
+            record = try await opening ? registry.person(id, in: caller.tenant) : registry.personStructure(id, in: caller.tenant)
+        } catch let error as DomainError where error.kind == .notFound {
+            throw Problem.notFound
+        }
         try caller.grants.reaches(record, with: permission, today: today)
         return record
     }
