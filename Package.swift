@@ -76,6 +76,7 @@ let package = Package(
             "RegisterServer", "EventLog", "Register", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ], swiftSettings: swiftSettings),
         // Runs the built `register` executable end to end; depending on it makes `swift test` build it.
         .testTarget(name: "RegisterCLITests", dependencies: [

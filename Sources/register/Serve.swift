@@ -1,5 +1,6 @@
 import ArgumentParser
 import Hummingbird
+import Register
 import RegisterServer
 
 /// `register serve`: runs the HTTP service until SIGINT or SIGTERM, then shuts down gracefully.
@@ -15,10 +16,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Port to listen on (REGISTER_PORT; default 8080).", valueName: "port"))
     var port: Int?
 
+    @Flag(help: "Before serving, apply Tenants/ and fill them with synthetic demo data (as `register demo`).")
+    var demo = false
+
+    @OptionGroup var demoOptions: DemoOptions
+
     func run() async throws {
         let configuration = try storage.configuration(host: host, port: port)
         let logger = CommandLogging.logger(level: configuration.logLevel)
         try await reportingFailures {
+            if demo {
+                try await RegisterStorage.with(configuration, logger: logger) { storage in try await demoOptions.fill(storage) }
+            }
             let opened = try await RegisterStorage.open(configuration, logger: logger)
             try await buildApplication(configuration: configuration, storage: opened, logger: logger).runService()
         }

@@ -131,6 +131,12 @@ public struct Accounts: Sendable {
         return id
     }
 
+    /// Whether a username is taken in the tenant.
+    public func usernameExists(_ username: String, in tenant: TenantID) async throws -> Bool {
+        let index = try await keyRing.blindIndex(username.trimmingCharacters(in: .whitespaces).lowercased(), kind: Self.usernameIndex, in: tenant)
+        return !(try await store.readStream(Self.usernameStream(index), of: tenant, afterVersion: 0, limit: 1)).isEmpty
+    }
+
     public func disableUser(_ id: UUID, in tenant: TenantID, by metadata: EventMetadata) async throws {
         guard try await account(id, in: tenant) != nil else { throw DomainError(.notFound, "not-found", "No such account.") }
         _ = try await store.append([ProposedEvent(stream: Self.accountStream(id), eventType: UserAccountDisabled.eventType, subjects: [SubjectID(id)], payload: Data("{}".utf8))],

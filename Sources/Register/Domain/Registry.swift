@@ -117,6 +117,9 @@ public struct Registry: Sendable {
         guard person != child else { throw DomainError.invalid("person", "a person cannot be linked to themselves") }
         let other = try await personStructure(person, in: tenant)
         try Self.refuseErased(other)
+        if kind != .familyMember, other.kind == .child {
+            throw DomainError(.rule, "not-an-adult", "A child cannot be another child's \(kind.rawValue).", field: "person")
+        }
         try await execute(on: child, in: tenant, by: metadata) { record in
             try Self.requireChild(record)
             guard !record.isLinked(person, as: [kind]) else { return [] }
@@ -328,6 +331,7 @@ public struct Registry: Sendable {
                          decide: (PersonRecord) async throws -> [ProposedEvent]) async throws {
         for attempt in 1...Self.attempts {
             let record = try await personStructure(id, in: tenant)
+            try Self.refuseErased(record)
             let events = try await decide(record)
             guard !events.isEmpty else { return }
             do {

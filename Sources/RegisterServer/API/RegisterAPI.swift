@@ -136,9 +136,12 @@ extension Problem {
         case .dataCorrupted(let context):
             let field = path(context.codingPath)
             if field.isEmpty { return Problem(status: .badRequest, code: "malformed-body", detail: "The body is not valid JSON.") }
-            // Our value types' own messages ("a date is written YYYY-MM-DD"); they never repeat the input.
-            let reason = context.underlyingError.map { "\($0)" } ?? context.debugDescription
-            return Problem(status: .badRequest, code: "invalid-field", detail: "\(field): \(reason.prefix(200))", field: field)
+            // Only our value types' own messages ("a date is written YYYY-MM-DD"), which never repeat the input;
+            // the standard library's (an unknown enum value) quote it, so they are not passed on.
+            if let reason = context.underlyingError as? ConfigurationValueError {
+                return Problem(status: .badRequest, code: "invalid-field", detail: "\(field): \(reason.message)", field: field)
+            }
+            return Problem(status: .badRequest, code: "invalid-field", detail: "\(field) has a value that is not allowed here.", field: field)
         @unknown default:
             return Problem(status: .badRequest, code: "malformed-body", detail: "The body could not be read.")
         }

@@ -25,6 +25,11 @@ struct NewPerson: Decodable {
     var source: DataSource?
 }
 
+/// Identity codes never go into URLs (they end up in logs); a lookup posts the code in the body.
+struct PersonSearch: Decodable {
+    var identityCode: String
+}
+
 struct NewRelationship: Decodable {
     var person: UUID
     var relationship: RelationshipKind
@@ -159,11 +164,25 @@ extension RegisterAPI {
             try caller.grants.requireTenantWide(.peopleWrite)
             let body = try await decodeBody(NewPerson.self, from: request, context: context)
             let source = body.source ?? .staff
+            // Population-register data arrives only through `register import population`; demo data only from `register demo`.
+            guard [.client, .staff, .kela, .cooperatingBody, .producer].contains(source) else {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "source is client, staff, kela, cooperating-body or producer.", field: "source")
+            }
             if body.nonDisclosure == true { try caller.grants.require(.peopleReadProtected) }
             let id = try await registry.register(body.kind, details: body.details, nonDisclosure: body.nonDisclosure ?? false, source: source,
                                                  in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(id, .insert, "person/\(id)")])
             return try Response.json(Created(id: id.description), status: .created)
+        }
+
+        tenant.post("people/search") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.require(.peopleRead)
+            let body = try await decodeBody(PersonSearch.self, from: request, context: context)
+            guard let id = try await registry.person(withIdentityCode: body.identityCode, in: caller.tenant) else { throw Problem.notFound }
+            let record = try await reachablePerson(id, caller, with: .peopleRead)
+            try await recordAccess(caller, [(record.id, .view, "person/\(record.id)")])
+            return try Response.json(PersonView(record, grants: caller.grants))
         }
 
         tenant.get("people/:person") { request, context in
@@ -175,6 +194,7 @@ extension RegisterAPI {
 
         tenant.patch("people/:person") { request, context in
             let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.peopleWrite)
             let record = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false)
             let patch = try await decodeBody(PersonDetailsPatch.self, from: request, context: context)
             try await registry.changeDetails(of: record.id, patch, source: .staff, in: caller.tenant, by: caller.metadata)
@@ -208,9 +228,9 @@ extension RegisterAPI {
     private func addChildRoutes(_ child: RouterGroup<RegisterRequestContext>) {
         child.get { request, context in
             let caller = try await caller(request, context)
+            try caller.grants.require(.placementsRead)
             let record = try await reachablePerson(try personID(context), caller, with: .peopleRead)
             guard record.kind == .child else { throw Problem.notFound }
-            try caller.grants.require(.placementsRead)
             var related: [ChildOverview.Related] = []
             for link in record.relationships {
                 // A linked person who was erased still shows as a link, without details.
@@ -254,7 +274,7 @@ extension RegisterAPI {
             let caller = try await caller(request, context)
             let record = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false)
             let body = try await decodeBody(CareInformation.self, from: request, context: context)
-            try await registry.recordCareInformation(body, for: record.id, source: .client, in: caller.tenant, by: caller.metadata)
+            try await registry.recordCareInformation(body, for: record.id, source: .staff, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(record.id, .change, "child/\(record.id)/care-information")])
             return Response(status: .noContent)
         }
@@ -264,7 +284,7 @@ extension RegisterAPI {
             let record = try await reachablePerson(try personID(context), caller, with: .applicationsWrite, opening: false)
             let body = try await decodeBody(NewApplication.self, from: request, context: context)
             let id = try await registry.submitApplication(for: record.id, preferredUnits: body.preferredUnits, desiredStart: body.desiredStart,
-                                                          serviceNeed: body.serviceNeed, urgent: body.urgent ?? false, source: .client,
+                                                          serviceNeed: body.serviceNeed, urgent: body.urgent ?? false, source: .staff,
                                                           configuration: caller.grants.configuration, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(record.id, .insert, "child/\(record.id)/applications")])
             return try Response.json(Created(id: id.lowercasedString), status: .created)
@@ -285,6 +305,7 @@ extension RegisterAPI {
         child.post("placements/:placement/end") { request, context in
             let caller = try await caller(request, context)
             let record = try await reachablePerson(try personID(context), caller, with: .placementsWrite, opening: false)
+            try caller.grants.requireTenantWide(.placementsWrite)
             let body = try await decodeBody(PlacementEnd.self, from: request, context: context)
             try await registry.endPlacement(try uuid(context, "placement"), of: record.id, on: body.end, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(record.id, .change, "child/\(record.id)/placements")])
@@ -294,6 +315,7 @@ extension RegisterAPI {
         child.post("placements/:placement/service-needs") { request, context in
             let caller = try await caller(request, context)
             let record = try await reachablePerson(try personID(context), caller, with: .placementsWrite, opening: false)
+            try caller.grants.requireTenantWide(.placementsWrite)
             let body = try await decodeBody(NewServiceNeed.self, from: request, context: context)
             try await registry.changeServiceNeed(of: try uuid(context, "placement"), child: record.id, from: body.from, to: body.serviceNeed,
                                                  in: caller.tenant, by: caller.metadata)
@@ -304,6 +326,7 @@ extension RegisterAPI {
         child.get("attendance") { request, context in
             let caller = try await caller(request, context)
             let record = try await reachablePerson(try personID(context), caller, with: .attendanceRead, opening: false)
+            guard record.kind == .child else { throw Problem.notFound }
             guard let month = request.uri.queryParameters.get("month"), month.count == 7,
                   let date = try? LocalDate("\(month)-01") else {
                 throw Problem(status: .badRequest, code: "invalid-field", detail: "month is required, written YYYY-MM.", field: "month")
@@ -317,40 +340,50 @@ extension RegisterAPI {
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(Arrival.self, from: request, context: context)
                 try caller.grants.covers(unit: body.unit, with: .attendanceWrite)
-                try await registry.recordArrival(of: child, on: body.date, at: body.time, unit: body.unit, in: caller.tenant, by: caller.metadata)
+                try await registry.recordArrival(of: child.id, on: body.date, at: body.time, unit: body.unit, in: caller.tenant, by: caller.metadata)
                 return body.date
             }
         }
         child.post("departures") { request, context in
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(Departure.self, from: request, context: context)
-                try await registry.recordDeparture(of: child, on: body.date, at: body.time, in: caller.tenant, by: caller.metadata)
+                try coversPlacement(of: child, on: body.date, caller)
+                try await registry.recordDeparture(of: child.id, on: body.date, at: body.time, in: caller.tenant, by: caller.metadata)
                 return body.date
             }
         }
         child.post("absences") { request, context in
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(Absence.self, from: request, context: context)
-                try await registry.markAbsence(of: child, on: body.date, kind: body.kind, in: caller.tenant, by: caller.metadata)
+                try coversPlacement(of: child, on: body.date, caller)
+                try await registry.markAbsence(of: child.id, on: body.date, kind: body.kind, in: caller.tenant, by: caller.metadata)
                 return body.date
             }
         }
         child.post("care-times") { request, context in
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(CareTime.self, from: request, context: context)
-                try await registry.bookCareTime(for: child, on: body.date, from: body.start, to: body.end, in: caller.tenant, by: caller.metadata)
+                try coversPlacement(of: child, on: body.date, caller)
+                try await registry.bookCareTime(for: child.id, on: body.date, from: body.start, to: body.end, in: caller.tenant, by: caller.metadata)
                 return body.date
             }
         }
     }
 
     private func attendanceWrite(_ request: Request, _ context: RegisterRequestContext,
-                                 _ write: (Caller, PersonID) async throws -> LocalDate) async throws -> Response {
+                                 _ write: (Caller, PersonRecord) async throws -> LocalDate) async throws -> Response {
         let caller = try await caller(request, context)
         let record = try await reachablePerson(try personID(context), caller, with: .attendanceWrite, opening: false)
-        let date = try await write(caller, record.id)
+        guard record.kind == .child else { throw Problem.notFound }
+        let date = try await write(caller, record)
         try await recordAccess(caller, [(record.id, .insert, "child/\(record.id)/attendance/\(date.monthKey)")])
         return Response(status: .created)
+    }
+
+    /// Unit staff write attendance only for days the child is placed in one of their units.
+    private func coversPlacement(of child: PersonRecord, on date: LocalDate, _ caller: Caller) throws {
+        guard let placement = child.placement(on: date) else { return }  // the register's rule answers not-placed
+        try caller.grants.covers(unit: placement.unit, with: .attendanceWrite)
     }
 
     // MARK: Platform

@@ -52,11 +52,18 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             if status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
-            return Problem(status: status, code: error.code.description, detail: error.message, requestID: context.id).response()
+            return Problem(status: status, code: Self.kebab(error.code.description), detail: error.message, requestID: context.id).response()
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             return Problem(status: .internalServerError, code: "internal", detail: "The server failed to answer; the request id names the log entry.",
                            requestID: context.id).response()
+        }
+    }
+
+    /// `subjectErased` → `subject-erased`: problem codes are kebab-case like the domain's.
+    static func kebab(_ code: String) -> String {
+        code.reduce(into: "") { text, character in
+            if character.isUppercase { text += "-" + character.lowercased() } else { text.append(character) }
         }
     }
 
