@@ -46,3 +46,29 @@ struct IdentityCodeTests {
         #expect(!String(reflecting: code).contains("010101"))
     }
 }
+
+@Suite("Calendar arithmetic of LocalDate")
+struct LocalDateTests {
+    @Test("day numbers round-trip over two centuries and agree with Foundation's calendar")
+    func dayNumbers() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var date = try LocalDate("1900-01-01")
+        for _ in 0..<(366 * 200) {
+            let next = date.adding(days: 1)
+            #expect(next.dayNumber == date.dayNumber + 1)
+            date = next
+        }
+        #expect(date.year == 2100)
+        for text in ["1970-01-01", "2000-02-29", "2024-12-31", "2026-11-24", "2100-03-01"] {
+            let local = try LocalDate(text)
+            let foundation = calendar.date(from: DateComponents(year: local.year, month: local.month, day: local.day))!
+            #expect(local.dayNumber == Int(foundation.timeIntervalSince1970 / 86_400), "\(text)")
+            let weekday = calendar.component(.weekday, from: foundation)
+            #expect(local.isoWeekday == (weekday == 1 ? 7 : weekday - 1), "\(text)")
+        }
+        #expect(throws: ConfigurationValueError.self) { try LocalDate("2026-02-29") }
+        #expect(try LocalDate("2024-02-29").description == "2024-02-29")
+        #expect(try LocalDate("2026-03-01").adding(days: -1) == (try LocalDate("2026-02-28")))
+    }
+}

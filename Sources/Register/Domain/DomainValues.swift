@@ -195,44 +195,63 @@ public struct LocalTime: TextValue, Sendable, Hashable, Comparable {
         try self.init(hour: hour, minute: minute)
     }
 
-    public var description: String { String(format: "%02d:%02d", minutes / 60, minutes % 60) }
+    public var description: String {
+        let hour = minutes / 60, minute = minutes % 60
+        return (hour < 10 ? "0\(hour)" : "\(hour)") + ":" + (minute < 10 ? "0\(minute)" : "\(minute)")
+    }
     public static func < (lhs: LocalTime, rhs: LocalTime) -> Bool { lhs.minutes < rhs.minutes }
 }
 
 extension LocalDate {
-    private static let calendar: Calendar = {
+    /// Built once: creating a calendar or a time zone costs far more than using one.
+    private static let helsinki: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        calendar.timeZone = TimeZone(identifier: "Europe/Helsinki") ?? .current
         return calendar
     }()
 
-    private static let helsinki = TimeZone(identifier: "Europe/Helsinki") ?? .current
-
     /// Today in Finland.
     public static func today(at instant: Date = Date()) -> LocalDate {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = helsinki
-        let parts = calendar.dateComponents([.year, .month, .day], from: instant)
+        let parts = helsinki.dateComponents([.year, .month, .day], from: instant)
         // A calendar's own components are always a valid date.
         return try! LocalDate(year: parts.year!, month: parts.month!, day: parts.day!)
     }
 
-    private var date: Date { Self.calendar.date(from: DateComponents(year: year, month: month, day: day))! }
-
-    /// The date `days` later (earlier when negative).
-    public func adding(days: Int) -> LocalDate {
-        let parts = Self.calendar.dateComponents([.year, .month, .day], from: Self.calendar.date(byAdding: .day, value: days, to: date)!)
-        return (try? LocalDate(year: parts.year!, month: parts.month!, day: parts.day!)) ?? self
+    /// Days since 1970-01-01 (H. Hinnant's days-from-civil), so date arithmetic needs no calendar.
+    public var dayNumber: Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 
-    /// Monday 1 … Sunday 7.
+    /// The date of a day number (the inverse of `dayNumber`).
+    public init(dayNumber: Int) throws(ConfigurationValueError) {
+        let z = dayNumber + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        try self.init(year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day)
+    }
+
+    /// The date `days` later (earlier when negative); itself when that leaves the supported years.
+    public func adding(days: Int) -> LocalDate {
+        (try? LocalDate(dayNumber: dayNumber + days)) ?? self
+    }
+
+    /// Monday 1 … Sunday 7 (1970-01-01 was a Thursday).
     public var isoWeekday: Int {
-        let weekday = Self.calendar.component(.weekday, from: date)  // Sunday 1
-        return weekday == 1 ? 7 : weekday - 1
+        ((dayNumber % 7 + 7) % 7 + 3) % 7 + 1
     }
 
     /// `YYYY-MM`, the month the date is in.
-    public var monthKey: String { String(format: "%04d-%02d", year, month) }
+    public var monthKey: String { "\(year)-" + (month < 10 ? "0\(month)" : "\(month)") }
 
     /// Whole years from `self` to `date` (an age).
     public func years(until date: LocalDate) -> Int {

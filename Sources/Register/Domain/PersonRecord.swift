@@ -197,11 +197,15 @@ public struct AttendanceMonth: Sendable, Hashable {
         public var departure: LocalTime?
     }
 
-    static func fold(_ events: [RecordedEvent], child: PersonID, month: String) throws -> AttendanceMonth {
+    /// Folds a month's stream; with `day`, only that day's events are decoded (a write decides on one day, and
+    /// decoding every event of a busy month would dominate its cost). The version is always the stream's.
+    static func fold(_ events: [RecordedEvent], child: PersonID, month: String, day: LocalDate? = nil) throws -> AttendanceMonth {
         var result = AttendanceMonth(child: child, month: month)
         let decoder = JSONDecoder()
+        let needle = day.map { Array($0.description.utf8) }
         for event in events {
             result.version = event.streamVersion
+            if let needle, !event.payload.contains(needle) { continue }
             switch event.eventType {
             case CareTimeBooked.eventType:
                 let booked = try decoder.decode(CareTimeBooked.self, from: event.payload)
@@ -222,5 +226,26 @@ public struct AttendanceMonth: Sendable, Hashable {
             }
         }
         return result
+    }
+}
+
+extension Data {
+    /// Whether the bytes contain `needle` (a short ASCII string).
+    func contains(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, count >= needle.count else { return needle.isEmpty }
+        return withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let first = needle[0], last = bytes.count - needle.count
+            var index = 0
+            while index <= last {
+                if bytes[index] == first {
+                    var matched = 1
+                    while matched < needle.count, bytes[index + matched] == needle[matched] { matched += 1 }
+                    if matched == needle.count { return true }
+                }
+                index += 1
+            }
+            return false
+        }
     }
 }

@@ -309,7 +309,8 @@ public struct Registry: Sendable {
             let record = try await personStructure(child, in: tenant)
             try Self.requireChild(record)
             try Self.refuseErased(record)
-            let month = try await attendance(of: child, month: date.monthKey, in: tenant)
+            let events = try await store.readStream(RegisterStreams.attendance(child, month: date.monthKey), of: tenant)
+            let month = try AttendanceMonth.fold(events, child: child, month: date.monthKey, day: date)
             guard let (type, payload) = try decide(record, month.days[date] ?? .init()) else { return }
             let stream = RegisterStreams.attendance(child, month: date.monthKey)
             do {

@@ -121,7 +121,7 @@ public enum PopulationFile {
 
     /// The file's SHA-256, which the events name as their source reference.
     public static func digest(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Array(SHA256.hash(data: data)).hexString
     }
 }
 

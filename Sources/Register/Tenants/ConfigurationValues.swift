@@ -95,11 +95,8 @@ public struct LocalDate: TextValue, Sendable, Hashable, Comparable {
     public let day: Int
 
     public init(year: Int, month: Int, day: Int) throws(ConfigurationValueError) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
-        let components = DateComponents(year: year, month: month, day: day)
-        guard (1900...2200).contains(year), let date = calendar.date(from: components),
-              calendar.dateComponents([.year, .month, .day], from: date) == components else {
+        // Plain arithmetic rather than a Calendar: dates are decoded in every event that carries one.
+        guard (1900...2200).contains(year), (1...12).contains(month), (1...Self.days(inMonth: month, of: year)).contains(day) else {
             throw ConfigurationValueError("not a calendar date")
         }
         self.year = year
@@ -117,7 +114,19 @@ public struct LocalDate: TextValue, Sendable, Hashable, Comparable {
         try self.init(year: year, month: month, day: day)
     }
 
-    public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
+    /// The number of days in a month of the Gregorian calendar.
+    public static func days(inMonth month: Int, of year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    public var description: String {
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(year)-\(two(month))-\(two(day))"
+    }
     public static func < (lhs: LocalDate, rhs: LocalDate) -> Bool { (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day) }
 
 }

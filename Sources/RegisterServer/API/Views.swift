@@ -30,8 +30,8 @@ struct PersonView: Encodable {
             details?.email = nil
         }
         self.details = details
-        registeredAt = record.registeredAt.iso8601
-        updatedAt = record.updatedAt.iso8601
+        registeredAt = record.registeredAt.description
+        updatedAt = record.updatedAt.description
     }
 }
 
@@ -129,13 +129,4 @@ struct AttendanceView: Encodable {
 
 struct Created: Encodable {
     var id: String
-}
-
-extension Timestamp {
-    /// RFC 3339 in UTC with milliseconds.
-    var iso8601: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
 }
