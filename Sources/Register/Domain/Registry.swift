@@ -250,9 +250,9 @@ public struct Registry: Sendable {
     // MARK: Attendance
 
     public func bookCareTime(for child: PersonID, on date: LocalDate, from start: LocalTime, to end: LocalTime,
-                             in tenant: TenantID, by metadata: EventMetadata) async throws {
+                             in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonRecord? = nil) async throws {
         guard start < end else { throw DomainError(.rule, "care-time-order", "A booked care time ends after it starts.", field: "end") }
-        try await recordAttendance(of: child, on: date, in: tenant, by: metadata) { record, day in
+        try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { record, day in
             guard record.placement(on: date) != nil else { throw Self.notPlaced(date) }
             if day.absence != nil { throw DomainError(.rule, "absent-that-day", "The child is marked absent on \(date).", field: "date") }
             return (CareTimeBooked.eventType, try Self.encode(CareTimeBooked(date: date, start: start, end: end)))
@@ -261,8 +261,8 @@ public struct Registry: Sendable {
 
     /// An arrival: only during a placement in that unit, not on a day marked absent, not while already present.
     public func recordArrival(of child: PersonID, on date: LocalDate, at time: LocalTime, unit: String,
-                              in tenant: TenantID, by metadata: EventMetadata) async throws {
-        try await recordAttendance(of: child, on: date, in: tenant, by: metadata) { record, day in
+                              in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonRecord? = nil) async throws {
+        try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { record, day in
             guard let placement = record.placement(on: date), placement.unit == unit else {
                 throw DomainError(.rule, "not-placed", "The child has no placement in unit \(unit) on \(date).", field: "unit")
             }
@@ -276,8 +276,9 @@ public struct Registry: Sendable {
     }
 
     /// A departure: after an arrival the same day, at or after its time.
-    public func recordDeparture(of child: PersonID, on date: LocalDate, at time: LocalTime, in tenant: TenantID, by metadata: EventMetadata) async throws {
-        try await recordAttendance(of: child, on: date, in: tenant, by: metadata) { _, day in
+    public func recordDeparture(of child: PersonID, on date: LocalDate, at time: LocalTime, in tenant: TenantID, by metadata: EventMetadata,
+                                knowing known: PersonRecord? = nil) async throws {
+        try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { _, day in
             guard let visit = day.visits.last, visit.departure == nil else {
                 throw DomainError(.rule, "no-arrival", "The child has no arrival without a departure on \(date).", field: "date")
             }
@@ -289,8 +290,9 @@ public struct Registry: Sendable {
     }
 
     /// An absence: during a placement, and not on a day the child attended.
-    public func markAbsence(of child: PersonID, on date: LocalDate, kind: AbsenceKind, in tenant: TenantID, by metadata: EventMetadata) async throws {
-        try await recordAttendance(of: child, on: date, in: tenant, by: metadata) { record, day in
+    public func markAbsence(of child: PersonID, on date: LocalDate, kind: AbsenceKind, in tenant: TenantID, by metadata: EventMetadata,
+                            knowing known: PersonRecord? = nil) async throws {
+        try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { record, day in
             guard record.placement(on: date) != nil else { throw Self.notPlaced(date) }
             if day.isPresent { throw DomainError(.rule, "present-that-day", "The child attended on \(date); the day cannot be marked absent.", field: "date") }
             if day.absence == kind { return nil }
@@ -300,13 +302,16 @@ public struct Registry: Sendable {
 
     /// Loads the child's record (placements) and the month's attendance, decides, and appends to the month's stream
     /// expecting both streams unchanged, so a placement ended meanwhile cannot slip past the rules.
-    private func recordAttendance(of child: PersonID, on date: LocalDate, in tenant: TenantID, by metadata: EventMetadata,
+    /// - Parameter known: the child's record as the caller just read it (`personStructure`), to save reading it again
+    ///   on the first attempt; the append's expected version still guards it.
+    private func recordAttendance(of child: PersonID, on date: LocalDate, in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonRecord?,
                                   decide: (PersonRecord, AttendanceMonth.AttendanceDay) throws -> (String, Data)?) async throws {
         guard date <= LocalDate.today(at: now()).adding(days: 366) else {
             throw DomainError.invalid("date", "date is more than a year ahead")
         }
         for attempt in 1...Self.attempts {
-            let record = try await personStructure(child, in: tenant)
+            let record: PersonRecord
+            if attempt == 1, let known, known.id == child { record = known } else { record = try await personStructure(child, in: tenant) }
             try Self.requireChild(record)
             try Self.refuseErased(record)
             let events = try await store.readStream(RegisterStreams.attendance(child, month: date.monthKey), of: tenant)

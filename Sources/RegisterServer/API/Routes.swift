@@ -99,6 +99,16 @@ struct Me: Encodable {
     var permissions: [Permission]
 }
 
+struct AccessLogEntryView: Encodable {
+    var position: Int64
+    var at: String
+    var action: AccessAction
+    var resource: String
+    var purpose: String
+    var user: String
+    var role: String
+}
+
 struct TenantSummary: Encodable {
     var id: String
     var name: LocalizedText?
@@ -200,6 +210,22 @@ extension RegisterAPI {
             try await registry.changeDetails(of: record.id, patch, source: .staff, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(record.id, .change, "person/\(record.id)")])
             return Response(status: .noContent)
+        }
+
+        // For the subject's own request to learn who has used their data (O14): the data-protection officer's tool.
+        // Works for erased people too, whose entries stay.
+        tenant.get("people/:person/access-log") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.accessLogRead)
+            let id = try personID(context)
+            // An erased person's stream stays, so this finds them too.
+            guard (try? await registry.personStructure(id, in: caller.tenant)) != nil else { throw Problem.notFound }
+            try await recordAccess(caller, [(id, .view, "person/\(id)/access-log")])
+            let records = try await storage.accessLog.entries(of: id, in: caller.tenant)
+            return try Response.json(records.map {
+                AccessLogEntryView(position: $0.position.rawValue, at: $0.recordedAt.description, action: $0.entry.action, resource: $0.entry.resource,
+                                   purpose: $0.entry.purpose, user: $0.entry.actor.userID, role: $0.entry.actor.role)
+            })
         }
 
         tenant.post("people/:person/consents") { request, context in
@@ -340,7 +366,7 @@ extension RegisterAPI {
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(Arrival.self, from: request, context: context)
                 try caller.grants.covers(unit: body.unit, with: .attendanceWrite)
-                try await registry.recordArrival(of: child.id, on: body.date, at: body.time, unit: body.unit, in: caller.tenant, by: caller.metadata)
+                try await registry.recordArrival(of: child.id, on: body.date, at: body.time, unit: body.unit, in: caller.tenant, by: caller.metadata, knowing: child)
                 return body.date
             }
         }
@@ -348,7 +374,7 @@ extension RegisterAPI {
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(Departure.self, from: request, context: context)
                 try coversPlacement(of: child, on: body.date, caller)
-                try await registry.recordDeparture(of: child.id, on: body.date, at: body.time, in: caller.tenant, by: caller.metadata)
+                try await registry.recordDeparture(of: child.id, on: body.date, at: body.time, in: caller.tenant, by: caller.metadata, knowing: child)
                 return body.date
             }
         }
@@ -356,7 +382,7 @@ extension RegisterAPI {
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(Absence.self, from: request, context: context)
                 try coversPlacement(of: child, on: body.date, caller)
-                try await registry.markAbsence(of: child.id, on: body.date, kind: body.kind, in: caller.tenant, by: caller.metadata)
+                try await registry.markAbsence(of: child.id, on: body.date, kind: body.kind, in: caller.tenant, by: caller.metadata, knowing: child)
                 return body.date
             }
         }
@@ -364,7 +390,7 @@ extension RegisterAPI {
             try await attendanceWrite(request, context) { caller, child in
                 let body = try await decodeBody(CareTime.self, from: request, context: context)
                 try coversPlacement(of: child, on: body.date, caller)
-                try await registry.bookCareTime(for: child.id, on: body.date, from: body.start, to: body.end, in: caller.tenant, by: caller.metadata)
+                try await registry.bookCareTime(for: child.id, on: body.date, from: body.start, to: body.end, in: caller.tenant, by: caller.metadata, knowing: child)
                 return body.date
             }
         }

@@ -194,6 +194,16 @@ struct APIBehaviourTests {
             #expect(childEntries.first?.entry.resource == "child/\(child)")
             #expect(childEntries.first?.entry.purpose == "ecec-clients", "the purpose is the register the API serves")
             #expect(guardianEntries.map(\.entry.resource) == ["child/\(child)/related"], "the guardian's details shown in the overview are logged too")
+
+            // The data-protection officer answers the subject's request: who has used my data.
+            let dpo = try await api.signIn("dpo")
+            let listed = try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)/access-log", token: dpo)
+            #expect(listed.status == .ok)
+            let entries = try #require(try JSONSerialization.jsonObject(with: listed.body) as? [[String: Any]])
+            #expect(entries.map { $0["resource"] as? String } == ["child/\(child)", "person/\(child)/access-log"], "the reading itself is logged, before the answer")
+            #expect(entries.first?["user"] as? String == "user:\(account)" && entries.first?["role"] as? String == "staff")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)/access-log", token: token).status == .forbidden)
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(PersonID.random())/access-log", token: dpo).status == .notFound)
         }
     }
 }

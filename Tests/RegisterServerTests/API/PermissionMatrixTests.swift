@@ -57,6 +57,8 @@ struct PermissionMatrixTests {
              expected: expect(.created, allowed: ["staff"], otherUnit: .notFound), usesPersonalData: true),
         Case(name: "give a consent", method: .post, path: { child, _ in "people/\(child)/consents" }, body: { _ in ["purpose": "photo-permission"] },
              expected: expect(.noContent, allowed: ["director"]), usesPersonalData: true),
+        Case(name: "a person's access log", method: .get, path: { child, _ in "people/\(child)/access-log" }, body: { _ in nil },
+             expected: expect(.ok, allowed: ["dpo"]), usesPersonalData: true),
         Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _ in nil },
              expected: expect(.ok, allowed: Set(users), otherUnit: .ok), usesPersonalData: false),
     ]
