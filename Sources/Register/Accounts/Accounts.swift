@@ -151,16 +151,20 @@ public struct Accounts: Sendable {
         return (created.roles, events.contains { $0.eventType == UserAccountDisabled.eventType }, created.profile.value, created.passwordHash.value)
     }
 
-    /// Checks a username and password. Unknown users, wrong passwords and disabled accounts all give nil, after the
-    /// same bcrypt work, so the answer does not tell which.
+    /// Checks a username and password. Unknown tenants and users, wrong passwords and disabled accounts all give nil,
+    /// after the same bcrypt work, so the answer does not tell which. Nothing is written: a tenant without a log is
+    /// answered without touching its keys (a sign-in attempt must not create a tenant).
     public func authenticate(username: String, password: String, in tenant: TenantID) async throws -> Principal? {
         let username = username.trimmingCharacters(in: .whitespaces).lowercased()
-        guard (1...64).contains(username.count), password.count <= 72 else { return nil }
+        guard (1...64).contains(username.count), password.count <= 72, try await store.head(of: tenant).position.rawValue > 0 else {
+            decoy(password)
+            return nil
+        }
         let index = try await keyRing.blindIndex(username, kind: Self.usernameIndex, in: tenant)
         let claims = try await store.readStream(Self.usernameStream(index), of: tenant, afterVersion: 0, limit: 1)
         guard let claim = claims.first, let id = try? JSONDecoder().decode(UsernameClaimed.self, from: claim.payload).account,
               let account = try await account(id, in: tenant), let hash = account.passwordHash else {
-            _ = Bcrypt.verify(password, hash: Self.decoyHash)
+            decoy(password)
             return nil
         }
         guard Bcrypt.verify(password, hash: hash), !account.disabled else { return nil }
@@ -169,6 +173,17 @@ public struct Accounts: Sendable {
 
     /// A hash to verify against when the username is unknown, so that the time taken does not reveal it.
     private static let decoyHash = Bcrypt.hash("decoy password that matches nothing", cost: 12)
+
+    /// The bcrypt work of a failed sign-in, for answers that fail before a hash is found.
+    public func decoy(_ password: String) {
+        _ = Bcrypt.verify(String(password.prefix(72)), hash: Self.decoyHash)
+    }
+
+    /// Whether an account exists and is not disabled; reads the account's stream without opening anything.
+    public func isActive(_ id: UUID, in tenant: TenantID) async throws -> Bool {
+        let events = try await store.readStream(Self.accountStream(id), of: tenant)
+        return events.first?.eventType == UserAccountCreated.eventType && !events.contains { $0.eventType == UserAccountDisabled.eventType }
+    }
 
     // MARK: API tokens
 

@@ -64,7 +64,7 @@ public struct Registry: Sendable {
                          in tenant: TenantID, by metadata: EventMetadata) async throws -> PersonID {
         let details = try Check.details(details, kind: kind, today: now())
         let personStream = RegisterStreams.person(id)
-        for attempt in 1...Self.attempts {
+        for _ in 1...Self.attempts {
             var events: [ProposedEvent] = []
             var expecting: [StreamRef: ExpectedVersion] = [personStream: .noStream]
             if let code = details.identityCode {
@@ -82,7 +82,7 @@ public struct Registry: Sendable {
             do {
                 _ = try await store.append(events, to: tenant, metadata: metadata, expecting: expecting)
                 return id
-            } catch let error as EventLogError where error.code == .wrongExpectedVersion && attempt < Self.attempts {
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 if (try? await personStructure(id, in: tenant)) != nil {
                     throw DomainError(.conflict, "person-exists", "A person with this id is already in the register.", field: "id")
                 }
@@ -214,6 +214,9 @@ public struct Registry: Sendable {
         let purpose = try Check.code(purpose, field: "purpose")
         try await execute(on: person, in: tenant, by: metadata) { record in
             try Self.refuseErased(record)
+            if record.kind == .child, givenBy == nil {
+                throw DomainError(.rule, "not-a-guardian", "A child's consent is given by a guardian, trustee or representative: name them.", field: "givenBy")
+            }
             if let givenBy, !record.isLinked(givenBy, as: [.guardian, .trustee, .representative]) {
                 throw DomainError(.rule, "not-a-guardian", "A consent for another person is given by their guardian, trustee or representative.", field: "givenBy")
             }
@@ -323,7 +326,8 @@ public struct Registry: Sendable {
                                            expecting: [stream: month.version == 0 ? .noStream : .exact(month.version),
                                                        RegisterStreams.person(child): .exact(record.version)])
                 return
-            } catch let error as EventLogError where error.code == .wrongExpectedVersion && attempt < Self.attempts {
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+                // Someone changed the streams in between: decide again on what they wrote, a few times at most.
                 continue
             }
         }
@@ -335,7 +339,7 @@ public struct Registry: Sendable {
     /// Runs a command on one person's stream: load, decide, append expecting the version read; on a race, again.
     private func execute(on id: PersonID, in tenant: TenantID, by metadata: EventMetadata,
                          decide: (PersonRecord) async throws -> [ProposedEvent]) async throws {
-        for attempt in 1...Self.attempts {
+        for _ in 1...Self.attempts {
             let record = try await personStructure(id, in: tenant)
             try Self.refuseErased(record)
             let events = try await decide(record)
@@ -343,7 +347,8 @@ public struct Registry: Sendable {
             do {
                 _ = try await store.append(events, to: tenant, metadata: metadata, expecting: [RegisterStreams.person(id): .exact(record.version)])
                 return
-            } catch let error as EventLogError where error.code == .wrongExpectedVersion && attempt < Self.attempts {
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+                // Someone changed the streams in between: decide again on what they wrote, a few times at most.
                 continue
             }
         }

@@ -74,7 +74,9 @@ public enum PopulationFile {
             throw .invalid("", "not a JSON object")
         }
         if let unknown = object.keys.filter({ !keys.contains($0) }).sorted().first {
-            throw .invalid(unknown, "unknown key \(unknown.prefix(40))")
+            // Named only when it is a plain word: a key could be anything, an identity code included.
+            let named = unknown.count <= 40 && unknown.allSatisfy { $0.isASCII && $0.isLetter }
+            throw .invalid(named ? unknown : "", named ? "unknown key \(unknown)" : "a key that is not one of the format's")
         }
         guard let code = object["identityCode"] as? String else { throw .invalid("identityCode", "identityCode is required, as a string") }
         let identity: IdentityCode
@@ -130,7 +132,7 @@ extension Registry {
     /// become events whose source is the population register and whose reference names the file and line.
     /// Lines that match the register already change nothing, so importing the same file twice writes nothing the second time.
     public func importPopulation(_ updates: [PopulationUpdate], fileDigest: String, in tenant: TenantID, by metadata: EventMetadata) async throws -> PopulationImportSummary {
-        for attempt in 1...Self.attempts {
+        for _ in 1...Self.attempts {
             var summary = PopulationImportSummary(lines: updates.count)
             var events: [ProposedEvent] = []
             var expecting: [StreamRef: ExpectedVersion] = [:]
@@ -170,7 +172,7 @@ extension Registry {
             do {
                 _ = try await store.append(events, to: tenant, metadata: metadata, expecting: expecting)
                 return summary
-            } catch let error as EventLogError where error.code == .wrongExpectedVersion && attempt < Self.attempts {
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 continue
             }
         }

@@ -38,7 +38,15 @@ struct RegisterAPI: Sendable {
             throw Problem(status: .unauthorized, code: "unauthorized", detail: "Sign in and send the session or API token as Authorization: Bearer <token>.")
         }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        if token.hasPrefix("rs."), let principal = await sessions.principal(forSession: token) { return principal }
+        if token.hasPrefix("rs."), let (principal, needsCheck) = await sessions.principal(forSession: token) {
+            guard needsCheck else { return principal }
+            // `register user disable` runs in another process: the session learns of it from the log.
+            if try await accounts.isActive(principal.id, in: principal.tenant) {
+                await sessions.confirmed(token)
+                return principal
+            }
+            await sessions.end(token)
+        }
         if token.hasPrefix("rt.") {
             if let principal = await sessions.cachedToken(token) { return principal }
             if let principal = try await accounts.verifyToken(token, now: Timestamp(now())) {

@@ -131,7 +131,9 @@ extension RegisterAPI {
     private func addSessionRoutes(_ v1: RouterGroup<RegisterRequestContext>) {
         v1.post("tenants/:tenant/sessions") { request, context in
             let signIn = try await decodeBody(SignIn.self, from: request, context: context)
-            guard let tenant = context.parameters.get("tenant").flatMap({ try? TenantID($0) }), tenant != Accounts.platformTenant else {
+            guard let tenant = context.parameters.get("tenant").flatMap({ try? TenantID($0) }), tenant != Accounts.platformTenant,
+                  try await tenants.configuration(of: tenant) != nil else {
+                accounts.decoy(signIn.password)
                 throw Self.invalidCredentials
             }
             return try await signInResponse(signIn, tenant: tenant)
@@ -190,16 +192,18 @@ extension RegisterAPI {
             try caller.grants.require(.peopleRead)
             let body = try await decodeBody(PersonSearch.self, from: request, context: context)
             guard let id = try await registry.person(withIdentityCode: body.identityCode, in: caller.tenant) else { throw Problem.notFound }
+            // Reach is decided on the unopened record, so a person out of reach costs what an unknown code costs.
+            _ = try await reachablePerson(id, caller, with: .peopleRead, opening: false)
             let record = try await reachablePerson(id, caller, with: .peopleRead)
             try await recordAccess(caller, [(record.id, .view, "person/\(record.id)")])
-            return try Response.json(PersonView(record, grants: caller.grants))
+            return try Response.json(PersonView(record, grants: caller.grants, today: today))
         }
 
         tenant.get("people/:person") { request, context in
             let caller = try await caller(request, context)
             let record = try await reachablePerson(try personID(context), caller, with: .peopleRead)
             try await recordAccess(caller, [(record.id, .view, "person/\(record.id)")])
-            return try Response.json(PersonView(record, grants: caller.grants))
+            return try Response.json(PersonView(record, grants: caller.grants, today: today))
         }
 
         tenant.patch("people/:person") { request, context in
@@ -261,12 +265,12 @@ extension RegisterAPI {
             for link in record.relationships {
                 // A linked person who was erased still shows as a link, without details.
                 let person = try await registry.person(link.person, in: caller.tenant)
-                related.append(.init(relationship: link.kind, person: PersonView(person, grants: caller.grants)))
+                related.append(.init(relationship: link.kind, person: PersonView(person, grants: caller.grants, today: today, through: record)))
             }
             let current = record.placement(on: today)
             let need = current?.serviceNeed(on: today)
             let overview = ChildOverview(
-                child: PersonView(record, grants: caller.grants),
+                child: PersonView(record, grants: caller.grants, today: today),
                 placements: record.placements.map(PlacementView.init),
                 currentPlacement: current?.id.lowercasedString,
                 currentServiceNeed: need.map { .init(from: current?.serviceNeeds.last { $0.from <= today }?.from ?? today, hoursPerWeek: $0.hoursPerWeek, shiftCare: $0.shiftCare) },
@@ -330,8 +334,8 @@ extension RegisterAPI {
 
         child.post("placements/:placement/end") { request, context in
             let caller = try await caller(request, context)
-            let record = try await reachablePerson(try personID(context), caller, with: .placementsWrite, opening: false)
             try caller.grants.requireTenantWide(.placementsWrite)
+            let record = try await reachablePerson(try personID(context), caller, with: .placementsWrite, opening: false)
             let body = try await decodeBody(PlacementEnd.self, from: request, context: context)
             try await registry.endPlacement(try uuid(context, "placement"), of: record.id, on: body.end, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(record.id, .change, "child/\(record.id)/placements")])
@@ -340,8 +344,8 @@ extension RegisterAPI {
 
         child.post("placements/:placement/service-needs") { request, context in
             let caller = try await caller(request, context)
-            let record = try await reachablePerson(try personID(context), caller, with: .placementsWrite, opening: false)
             try caller.grants.requireTenantWide(.placementsWrite)
+            let record = try await reachablePerson(try personID(context), caller, with: .placementsWrite, opening: false)
             let body = try await decodeBody(NewServiceNeed.self, from: request, context: context)
             try await registry.changeServiceNeed(of: try uuid(context, "placement"), child: record.id, from: body.from, to: body.serviceNeed,
                                                  in: caller.tenant, by: caller.metadata)

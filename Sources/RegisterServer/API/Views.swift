@@ -15,12 +15,14 @@ struct PersonView: Encodable {
     var registeredAt: String
     var updatedAt: String
 
-    init(_ record: PersonRecord, grants: Grants) {
+    /// - Parameter child: for a person shown as linked to a child, the child through whom the caller reaches them.
+    init(_ record: PersonRecord, grants: Grants, today: LocalDate, through child: PersonRecord? = nil) {
         id = record.id.description
         kind = record.kind
         erased = record.isErased
         nonDisclosure = record.nonDisclosure
-        let hide = record.nonDisclosure && !grants.has(.peopleReadProtected)
+        // people.read-protected must reach this very person: granted for another unit it unmasks nothing here.
+        let hide = record.nonDisclosure && !grants.canReach(record, through: child, with: .peopleReadProtected, today: today)
         protectedFieldsHidden = hide && record.details != nil
         var details = record.details
         if hide {

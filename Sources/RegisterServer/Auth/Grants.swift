@@ -70,6 +70,18 @@ struct Grants: Sendable {
         }
     }
 
+    /// Whether `permission` reaches this person (the non-throwing form of `reaches`): held tenant-wide, or for a
+    /// unit where the child (`through`, for a person shown as linked to a child) is placed.
+    func canReach(_ record: PersonRecord, through child: PersonRecord? = nil, with permission: Permission, today: LocalDate) -> Bool {
+        switch scopes[permission] {
+        case nil: return false
+        case .tenant?: return true
+        case .units(let units)?:
+            let since = today.adding(days: -Self.unitReachAfterPlacement)
+            return (child ?? record).placements.contains { units.contains($0.unit) && $0.isCurrentOrUpcoming(on: since) }
+        }
+    }
+
     /// Whether the permission covers a unit.
     func covers(unit: String, with permission: Permission) throws {
         switch try require(permission) {

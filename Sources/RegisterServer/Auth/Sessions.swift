@@ -11,7 +11,12 @@ actor SessionStore {
     struct Session {
         var principal: Principal
         var expiresAt: ContinuousClock.Instant
+        /// When the account was last found active; a disabled account's sessions end within `recheck`.
+        var checkedAt: ContinuousClock.Instant
     }
+
+    /// How long a session trusts its account's state before reading it again.
+    let recheck: Duration = .seconds(5)
 
     private var sessions: [String: Session] = [:]
     /// Verified API tokens, briefly, so that an integration's every request does not read the token's stream.
@@ -30,27 +35,28 @@ actor SessionStore {
         let token = "rs." + Data(secret).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
         purgeExpired()
-        sessions[Self.digest(token)] = Session(principal: principal, expiresAt: .now + lifetime)
+        sessions[Self.digest(token)] = Session(principal: principal, expiresAt: .now + lifetime, checkedAt: .now)
         return (token, lifetime)
     }
 
-    func principal(forSession token: String) -> Principal? {
+    /// The session's principal, and whether its account must be checked again before it is trusted.
+    func principal(forSession token: String) -> (principal: Principal, needsCheck: Bool)? {
         let key = Self.digest(token)
         guard let session = sessions[key] else { return nil }
         guard session.expiresAt > .now else {
             sessions.removeValue(forKey: key)
             return nil
         }
-        return session.principal
+        return (session.principal, session.checkedAt + recheck <= .now)
+    }
+
+    /// Records that the session's account was found active just now.
+    func confirmed(_ token: String) {
+        sessions[Self.digest(token)]?.checkedAt = .now
     }
 
     func end(_ token: String) {
         sessions.removeValue(forKey: Self.digest(token))
-    }
-
-    /// Ends every session of an account (after it was disabled).
-    func endAll(of account: UUID) {
-        sessions = sessions.filter { $0.value.principal.id != account }
     }
 
     func cachedToken(_ token: String) -> Principal? {

@@ -244,6 +244,9 @@ struct RegistryTests {
             await expectRefusal("not-a-guardian", field: "givenBy") {
                 try await registry.giveConsent("photo-permission", for: child, givenBy: other, in: tenant, by: Self.metadata)
             }
+            await expectRefusal("not-a-guardian", field: "givenBy") {
+                try await registry.giveConsent("photo-permission", for: child, givenBy: nil, in: tenant, by: Self.metadata)
+            }
             try await registry.giveConsent("photo-permission", for: child, givenBy: guardian, in: tenant, by: Self.metadata)
             #expect(try await registry.person(child, in: tenant).consents["photo-permission"]?.inForce == true)
             try await registry.withdrawConsent("photo-permission", for: child, withdrawnBy: guardian, in: tenant, by: Self.metadata)

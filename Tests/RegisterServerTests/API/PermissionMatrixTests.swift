@@ -13,7 +13,7 @@ struct PermissionMatrixTests {
         let name: String
         let method: HTTPRequest.Method
         let path: @Sendable (_ child: PersonID, _ placement: UUID) -> String
-        let body: @Sendable (_ seed: Int) -> [String: Any]?
+        let body: @Sendable (_ seed: Int, _ guardian: PersonID) -> [String: Any]?
         /// Expected status per account; the accounts' roles are in `APIFixture.accounts`.
         let expected: [String: HTTPResponse.Status]
         /// Whether a success uses the child's personal data (and so must leave an access-log entry).
@@ -31,35 +31,35 @@ struct PermissionMatrixTests {
     }
 
     static let cases: [Case] = [
-        Case(name: "read a person", method: .get, path: { child, _ in "people/\(child)" }, body: { _ in nil },
+        Case(name: "read a person", method: .get, path: { child, _ in "people/\(child)" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: ["director", "staff", "billing", "registry"], otherUnit: .notFound), usesPersonalData: true),
         Case(name: "register a person", method: .post, path: { _, _ in "people" },
-             body: { ["kind": "guardian", "details": ["identityCode": APIFixture.adultCode($0 + 700), "name": ["first": "Uusi", "last": "Henkilö"]]] },
+             body: { seed, _ in ["kind": "guardian", "details": ["identityCode": APIFixture.adultCode(seed + 700), "name": ["first": "Uusi", "last": "Henkilö"]]] },
              expected: expect(.created, allowed: ["director", "registry"]), usesPersonalData: false),
-        Case(name: "change a person", method: .patch, path: { child, _ in "people/\(child)" }, body: { _ in ["phone": "040 765 4321"] },
+        Case(name: "change a person", method: .patch, path: { child, _ in "people/\(child)" }, body: { _, _ in ["phone": "040 765 4321"] },
              expected: expect(.noContent, allowed: ["director", "registry"]), usesPersonalData: true),
-        Case(name: "a child's overview", method: .get, path: { child, _ in "children/\(child)" }, body: { _ in nil },
+        Case(name: "a child's overview", method: .get, path: { child, _ in "children/\(child)" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: ["director", "staff", "billing"], otherUnit: .notFound), usesPersonalData: true),
         Case(name: "place a child", method: .post, path: { child, _ in "children/\(child)/placements" },
-             body: { _ in ["unit": APIFixture.otherUnit, "arrangement": "municipal", "start": "2027-08-01", "serviceNeed": ["hoursPerWeek": 25]] },
+             body: { _, _ in ["unit": APIFixture.otherUnit, "arrangement": "municipal", "start": "2027-08-01", "serviceNeed": ["hoursPerWeek": 25]] },
              expected: expect(.created, allowed: ["director"]), usesPersonalData: true),
-        Case(name: "end a placement", method: .post, path: { child, placement in "children/\(child)/placements/\(placement)/end" }, body: { _ in ["end": "2027-06-30"] },
+        Case(name: "end a placement", method: .post, path: { child, placement in "children/\(child)/placements/\(placement)/end" }, body: { _, _ in ["end": "2027-06-30"] },
              expected: expect(.noContent, allowed: ["director"]), usesPersonalData: true),
         Case(name: "submit an application", method: .post, path: { child, _ in "children/\(child)/applications" },
-             body: { _ in ["preferredUnits": [APIFixture.unit], "desiredStart": "2027-01-01", "serviceNeed": ["hoursPerWeek": 40]] },
+             body: { _, _ in ["preferredUnits": [APIFixture.unit], "desiredStart": "2027-01-01", "serviceNeed": ["hoursPerWeek": 40]] },
              expected: expect(.created, allowed: ["director"]), usesPersonalData: true),
-        Case(name: "read attendance", method: .get, path: { child, _ in "children/\(child)/attendance?month=2026-11" }, body: { _ in nil },
+        Case(name: "read attendance", method: .get, path: { child, _ in "children/\(child)/attendance?month=2026-11" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: ["director", "staff", "billing"], otherUnit: .notFound), usesPersonalData: true),
         Case(name: "book a care time", method: .post, path: { child, _ in "children/\(child)/care-times" },
-             body: { _ in ["date": "2026-11-25", "start": "08:00", "end": "16:00"] },
+             body: { _, _ in ["date": "2026-11-25", "start": "08:00", "end": "16:00"] },
              expected: expect(.created, allowed: ["staff"], otherUnit: .notFound), usesPersonalData: true),
-        Case(name: "mark an absence", method: .post, path: { child, _ in "children/\(child)/absences" }, body: { _ in ["date": "2026-11-26", "kind": "sick"] },
+        Case(name: "mark an absence", method: .post, path: { child, _ in "children/\(child)/absences" }, body: { _, _ in ["date": "2026-11-26", "kind": "sick"] },
              expected: expect(.created, allowed: ["staff"], otherUnit: .notFound), usesPersonalData: true),
-        Case(name: "give a consent", method: .post, path: { child, _ in "people/\(child)/consents" }, body: { _ in ["purpose": "photo-permission"] },
+        Case(name: "give a consent", method: .post, path: { child, _ in "people/\(child)/consents" }, body: { _, guardian in ["purpose": "photo-permission", "givenBy": guardian.description] },
              expected: expect(.noContent, allowed: ["director"]), usesPersonalData: true),
-        Case(name: "a person's access log", method: .get, path: { child, _ in "people/\(child)/access-log" }, body: { _ in nil },
+        Case(name: "a person's access log", method: .get, path: { child, _ in "people/\(child)/access-log" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: ["dpo"]), usesPersonalData: true),
-        Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _ in nil },
+        Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: Set(users), otherUnit: .ok), usesPersonalData: false),
     ]
 
@@ -77,11 +77,11 @@ struct PermissionMatrixTests {
             for testCase in Self.cases {
                 for user in Self.users {
                     seed += 1
-                    let (child, _) = try await api.placedChild(seed)
+                    let (child, guardian) = try await api.placedChild(seed)
                     let placement = try #require(try await api.registry.person(child, in: api.tenant).placements.first).id
                     let before = try await api.heads()
                     let answer = try await api.request(testCase.method, "/v1/tenants/\(api.tenant)/\(testCase.path(child, placement))",
-                                                       token: tokens[user], json: testCase.body(seed))
+                                                       token: tokens[user], json: testCase.body(seed, guardian))
                     let expected = try #require(testCase.expected[user])
                     #expect(answer.status == expected, "\(testCase.name) as \(user): \(answer.text)")
                     if expected.code >= 400 {
