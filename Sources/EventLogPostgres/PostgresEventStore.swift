@@ -238,13 +238,16 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     public func readStream(_ stream: StreamRef, of tenant: TenantID, afterVersion: Int64, limit: Int) async throws -> [RecordedEvent] {
-        try await inTenantTransaction(tenant) { connection in
-            let rows = try await connection.query("""
-                SELECT \(unescaped: Self.columns) FROM \(unescaped: self.schema).log_events
-                WHERE tenant_id = \(tenant.rawValue) AND stream_type = \(stream.type) AND stream_id = \(stream.id) AND stream_version > \(afterVersion)
-                ORDER BY stream_version LIMIT \(max(0, limit))
-                """, logger: self.logger)
+        // One round trip: `read_stream` binds the tenant and queries in one statement (migration 2).
+        do {
+            let rows = try await client.query("""
+                SELECT \(unescaped: Self.columns) FROM \(unescaped: self.schema).read_stream(\(tenant.rawValue), \(stream.type), \(stream.id), \(afterVersion), \(Int32(clamping: max(0, limit))))
+                """, logger: logger)
             return try await Self.events(from: rows, tenant: tenant)
+        } catch let error as EventLogError {
+            throw error
+        } catch {
+            throw Self.storageError("the database failed", error)
         }
     }
 

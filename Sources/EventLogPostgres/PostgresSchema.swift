@@ -20,7 +20,7 @@ public enum PostgresSchema {
         let statements: [String]
     }
 
-    static let migrations: [Migration] = [eventLog]
+    static let migrations: [Migration] = [eventLog, streamReads]
 
     /// A migration's statements for the log in `schema`: the text is written for `register`, and every qualified
     /// name is moved to `schema`. The row-level security setting keeps its name ('register.tenant_id', quoted).
@@ -155,6 +155,23 @@ public enum PostgresSchema {
         ]
     })
 
+    /// A stream read in one round trip: the function binds the tenant for row-level security and queries in the same
+    /// (implicit) transaction, where a read through `BEGIN`, `set_config`, the query and `COMMIT` took four. Stream
+    /// reads are the API's hot path (every command and every person shown reads one). SECURITY INVOKER: the policy
+    /// applies to the caller as it would to the query itself.
+    static let streamReads = Migration(version: 2, name: "stream reads in one round trip", statements: [
+        """
+        CREATE FUNCTION register.read_stream(p_tenant text, p_stream_type text, p_stream_id text, p_after bigint, p_limit integer)
+        RETURNS SETOF register.log_events LANGUAGE plpgsql SECURITY INVOKER SET jit = off AS $$
+        BEGIN
+            PERFORM set_config('register.tenant_id', p_tenant, true);
+            RETURN QUERY SELECT * FROM register.log_events e
+                WHERE e.tenant_id = p_tenant AND e.stream_type = p_stream_type AND e.stream_id = p_stream_id AND e.stream_version > p_after
+                ORDER BY e.stream_version LIMIT p_limit;
+        END $$
+        """,
+    ])
+
     /// Privileges of the application role: read and append the log, never change or remove it. Re-applied on every
     /// migration run, so a new application role gets exactly these.
     static func grants(to role: String, in schema: String) -> [String] {
@@ -171,6 +188,7 @@ public enum PostgresSchema {
             "GRANT SELECT, INSERT ON \(schema).log_events TO \(role)",
             "GRANT SELECT, INSERT ON \(schema).tenant_keys TO \(role)",
             "GRANT SELECT, INSERT, UPDATE (wrapped_key, shredded_at_us) ON \(schema).subject_keys TO \(role)",
+            "GRANT EXECUTE ON FUNCTION \(schema).read_stream(text, text, text, bigint, integer) TO \(role)",
         ]
     }
 
