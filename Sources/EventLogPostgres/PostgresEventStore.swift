@@ -26,6 +26,8 @@ public final class PostgresEventStore: EventStore, Service {
     let logger: Logger
     public let wakeups = LogWakeups()
     let versions = StreamVersionCache()
+    /// Group commit of concurrent appends per tenant.
+    let groups = PostgresAppendGroups()
     private let started = Mutex(false)
 
     /// - Parameters:
@@ -92,6 +94,25 @@ public final class PostgresEventStore: EventStore, Service {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         let sealed = try AppendPlanning.validate(events, metadata: metadata)
+        let request = PostgresAppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed)
+        let commit: @Sendable ([PostgresAppendGroups.Request]) async -> [PostgresAppendGroups.Outcome] = { [self] requests in
+            await self.commitGroup(requests, in: tenant)
+        }
+        switch await groups.enter(request, tenant: tenant) {
+        case .written(let outcome)?:
+            return outcome.result
+        case .alone?:
+            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
+        case nil:
+            // This append leads: it runs alone, then commits the groups that queued behind it.
+            defer { Task { await groups.drain(tenant, commitGroup: commit) } }
+            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
+        }
+    }
+
+    /// One append in its own transaction.
+    func appendAlone(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
+                     sealed: Set<SubjectID>) async throws -> AppendResult {
         let attempt = try await AppendPlanning.attempt(events) {
             try await inTenantTransaction(tenant) { connection in
                 try await self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, refusingErased: sealed, connection)

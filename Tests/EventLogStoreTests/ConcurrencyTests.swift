@@ -123,3 +123,57 @@ struct TwoProcessTests {
         }
     }
 }
+
+@Suite("Conformance: many concurrent appends to one tenant")
+struct OneTenantConcurrencyTests {
+    /// On PostgreSQL, concurrent appends of one tenant are group-committed; each must still be decided exactly as if
+    /// it ran alone: its own expected versions, its own atomicity, idempotent retries, and one dense, chained log.
+    @Test("64 concurrent appends: each keeps its expected versions and result; retries return the originals; the log is dense and chained",
+          .timeLimit(.minutes(2)), arguments: StoreKind.tested)
+    func concurrentAppends(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let contested = Events.stream()
+            let earlier = [Events.event(), Events.event()]
+            let original = try await fixture.store.append(earlier, to: tenant, metadata: StoreFixture.metadata)
+            let store = fixture.store
+            enum Kind: Sendable { case own, contested, retry }
+            let outcomes = try await withThrowingTaskGroup(of: (Kind, Result<AppendResult, EventLogError>).self) { group in
+                for index in 0..<64 {
+                    let kind: Kind = index % 8 == 0 ? .contested : index % 8 == 1 ? .retry : .own
+                    group.addTask {
+                        let stream = kind == .contested ? contested : Events.stream()
+                        let events = kind == .retry ? earlier : [Events.event(stream: stream), Events.event(stream: stream)]
+                        do {
+                            let result = try await store.append(events, to: tenant, metadata: StoreFixture.metadata,
+                                                                expecting: kind == .retry ? [:] : [stream: .noStream])
+                            return (kind, .success(result))
+                        } catch let error as EventLogError {
+                            return (kind, .failure(error))
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let contestedWins = outcomes.filter { $0.0 == .contested }.compactMap { try? $0.1.get() }
+            #expect(contestedWins.count == 1, "exactly one append may create the contested stream")
+            #expect(contestedWins.first?.streamVersions == [1, 2])
+            for case (.contested, .failure(let error)) in outcomes { #expect(error.code == .wrongExpectedVersion) }
+            for case (.retry, let result) in outcomes {
+                let retried = try result.get()
+                #expect(retried.deduplicated && retried.positions == original.positions, "a retry returns the original positions")
+            }
+            for case (.own, let result) in outcomes { #expect(try result.get().streamVersions == [1, 2]) }
+
+            let head = try await fixture.store.head(of: tenant)
+            let written = 2 + 2 * outcomes.filter { $0.0 != .retry && (try? $0.1.get()) != nil }.count
+            #expect(head.position == LogPosition(Int64(written)), "positions are dense: every committed event once")
+            let events = try await fixture.store.read(tenant, after: .start, limit: 1_000)
+            #expect(events.map(\.position.rawValue) == Array(1...Int64(written)))
+            for result in outcomes.compactMap({ try? $0.1.get() }) where !result.deduplicated {
+                #expect(result.positions.count == 2 && result.positions[1].rawValue == result.positions[0].rawValue + 1, "an append's events stay together")
+            }
+            #expect(try await fixture.store.verifyChain(of: tenant).isIntact)
+        }
+    }
+}
