@@ -27,7 +27,7 @@ public final class PostgresEventStore: EventStore, Service {
     public let wakeups = LogWakeups()
     let versions = StreamVersionCache()
     /// Group commit of concurrent appends per tenant.
-    let groups = PostgresAppendGroups()
+    let groups = AppendGroups()
     private let started = Mutex(false)
 
     /// - Parameters:
@@ -94,8 +94,8 @@ public final class PostgresEventStore: EventStore, Service {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         let sealed = try AppendPlanning.validate(events, metadata: metadata)
-        let request = PostgresAppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed)
-        let commit: @Sendable ([PostgresAppendGroups.Request]) async -> [PostgresAppendGroups.Outcome] = { [self] requests in
+        let request = AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed)
+        let commit: @Sendable ([AppendGroups.Request]) async -> [AppendGroups.Outcome] = { [self] requests in
             await self.commitGroup(requests, in: tenant)
         }
         switch await groups.enter(request, tenant: tenant) {

@@ -13,6 +13,8 @@ public final class SQLiteEventStore: EventStore {
     public let path: String
     public let wakeups = LogWakeups()
     let versions = StreamVersionCache()
+    /// Group commit of concurrent appends per tenant.
+    let groups = AppendGroups()
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     /// - Throws: `schemaMismatch` if the file was written by a newer build.
@@ -62,6 +64,58 @@ public final class SQLiteEventStore: EventStore {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         let sealed = try AppendPlanning.validate(events, metadata: metadata)
+        // Group commit: appends that arrive while one is being written are committed together (`AppendGroups`).
+        let commit: @Sendable ([AppendGroups.Request]) async -> [AppendGroups.Outcome] = { [self] requests in
+            await self.commitGroup(requests, in: tenant)
+        }
+        switch await groups.enter(AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed), tenant: tenant) {
+        case .written(let outcome)?:
+            return outcome.result
+        case .alone?:
+            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
+        case nil:
+            defer { Task { await groups.drain(tenant, commitGroup: commit) } }
+            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
+        }
+    }
+
+    /// Commits a group of appends in one transaction; see `AppendGroups`.
+    func commitGroup(_ requests: [AppendGroups.Request], in tenant: TenantID) async -> [AppendGroups.Outcome] {
+        let cache = versions
+        do {
+            let outcomes = try await write { db in
+                let head = try Self.loadHead(of: tenant, db) ?? {
+                    try Self.registerTenant(tenant, db)
+                    return .empty
+                }()
+                let streams = AppendGroups.streams(of: requests)
+                var (versions, missing) = cache.lookup(streams, in: tenant, at: head)
+                if !missing.isEmpty {
+                    let statement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
+                    for stream in missing {
+                        versions[stream] = try Int64.fetchOne(statement, arguments: [tenant.rawValue, stream.type, stream.id]) ?? 0
+                    }
+                }
+                // Retries (event ids already in the log) are decided alone, where they get their original result.
+                let known = try Self.existingEvents(requests.flatMap(\.events), in: tenant, db)
+                let plan = AppendGroups.plan(requests, tenant: tenant, head: head, versions: versions, known: Set(known.keys), now: .now())
+                guard !plan.rows.isEmpty else { return plan.outcomes }
+                try Self.refuseErased(plan.sealed, in: tenant, db)
+                try Self.insert(plan.rows, db)
+                try Self.storeHead(plan.head, of: tenant, db)
+                return plan.outcomes
+            }
+            AppendGroups.finish(outcomes, tenant: tenant, versions: cache, wakeups: wakeups)
+            return outcomes
+        } catch {
+            // The group failed as a whole: nothing of it was written; each append is decided on its own.
+            return requests.map { _ in .alone }
+        }
+    }
+
+    /// One append in its own transaction.
+    func appendAlone(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
+                     sealed: Set<SubjectID>) async throws -> AppendResult {
         let versions = self.versions
         let attempt = try await AppendPlanning.attempt(events) {
             try await write { db in

@@ -1,0 +1,31 @@
+import EventLog
+import Foundation
+
+extension PostgresEventStore {
+    /// Commits a group of appends in one transaction; see `AppendGroups`.
+    func commitGroup(_ requests: [AppendGroups.Request], in tenant: TenantID) async -> [AppendGroups.Outcome] {
+        do {
+            let outcomes = try await inTenantTransaction(tenant) { connection in
+                let head = try await self.lockHead(of: tenant, connection)
+                let streams = AppendGroups.streams(of: requests)
+                var (versions, missing) = self.versions.lookup(streams, in: tenant, at: head)
+                if !missing.isEmpty {
+                    versions.merge(try await self.streamVersions(missing, in: tenant, connection)) { _, read in read }
+                }
+                // Retries (event ids already in the log) are decided alone, where they get their original result;
+                // left in the group they would fail its insert as a whole.
+                let known = try await self.existingEvents(requests.flatMap { $0.events.map(\.eventID) }, in: tenant, connection)
+                let plan = AppendGroups.plan(requests, tenant: tenant, head: head, versions: versions, known: Set(known.keys), now: .now())
+                if !plan.rows.isEmpty {
+                    try await self.insert(plan.rows, movingHeadTo: plan.head, of: tenant, refusingErased: plan.sealed, connection)
+                }
+                return plan.outcomes
+            }
+            AppendGroups.finish(outcomes, tenant: tenant, versions: versions, wakeups: wakeups)
+            return outcomes
+        } catch {
+            // The group failed as a whole: nothing of it was written; each append is decided on its own.
+            return requests.map { _ in .alone }
+        }
+    }
+}
