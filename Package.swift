@@ -51,6 +51,7 @@ let package = Package(
         .target(name: "RegisterServer", dependencies: [
             "Register", "Projections", "EventLogSQLite", "EventLogPostgres",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], resources: [.copy("Resources/openapi.yaml")], swiftSettings: swiftSettings),
         .executableTarget(name: "register", dependencies: [

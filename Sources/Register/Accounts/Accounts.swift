@@ -81,10 +81,15 @@ public struct Accounts: Sendable {
 
     public let store: any EventStore
     public let keyRing: KeyRing
+    /// Runs bcrypt's deliberately slow work. The server passes a thread pool, so that sign-ins neither block the
+    /// request executor nor run more than a few at once; the command line runs it in place.
+    public let runBlocking: @Sendable (@escaping @Sendable () -> Bool) async -> Bool
 
-    public init(store: any EventStore, keyRing: KeyRing) {
+    public init(store: any EventStore, keyRing: KeyRing,
+                runBlocking: @escaping @Sendable (@escaping @Sendable () -> Bool) async -> Bool = { work in work() }) {
         self.store = store
         self.keyRing = keyRing
+        self.runBlocking = runBlocking
     }
 
     static let usernameIndex = BlindIndexKind(rawValue: "username")
@@ -157,17 +162,17 @@ public struct Accounts: Sendable {
     public func authenticate(username: String, password: String, in tenant: TenantID) async throws -> Principal? {
         let username = username.trimmingCharacters(in: .whitespaces).lowercased()
         guard (1...64).contains(username.count), password.count <= 72, try await store.head(of: tenant).position.rawValue > 0 else {
-            decoy(password)
+            await decoy(password)
             return nil
         }
         let index = try await keyRing.blindIndex(username, kind: Self.usernameIndex, in: tenant)
         let claims = try await store.readStream(Self.usernameStream(index), of: tenant, afterVersion: 0, limit: 1)
         guard let claim = claims.first, let id = try? JSONDecoder().decode(UsernameClaimed.self, from: claim.payload).account,
               let account = try await account(id, in: tenant), let hash = account.passwordHash else {
-            decoy(password)
+            await decoy(password)
             return nil
         }
-        guard Bcrypt.verify(password, hash: hash), !account.disabled else { return nil }
+        guard await runBlocking({ Bcrypt.verify(password, hash: hash) }), !account.disabled else { return nil }
         return Principal(kind: .user, tenant: tenant, id: id, roles: account.roles)
     }
 
@@ -175,8 +180,9 @@ public struct Accounts: Sendable {
     private static let decoyHash = Bcrypt.hash("decoy password that matches nothing", cost: 12)
 
     /// The bcrypt work of a failed sign-in, for answers that fail before a hash is found.
-    public func decoy(_ password: String) {
-        _ = Bcrypt.verify(String(password.prefix(72)), hash: Self.decoyHash)
+    public func decoy(_ password: String) async {
+        let password = String(password.prefix(72))
+        _ = await runBlocking { Bcrypt.verify(password, hash: Self.decoyHash) }
     }
 
     /// Whether an account exists and is not disabled; reads the account's stream without opening anything.

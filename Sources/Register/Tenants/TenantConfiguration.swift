@@ -211,6 +211,9 @@ public enum Permission: String, Codable, Sendable, Hashable, CaseIterable, Compa
     case placementsWrite = "placements.write"
     case attendanceRead = "attendance.read"
     case attendanceWrite = "attendance.write"
+    /// Allergies, diet and other care notes the family gives: health data (a special category), so a permission of
+    /// its own: the staff who care for the child, not billing.
+    case careInformationRead = "care-information.read"
     case consentsRead = "consents.read"
     case consentsWrite = "consents.write"
     case feesRead = "fees.read"

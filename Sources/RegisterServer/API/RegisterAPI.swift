@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import Hummingbird
+import NIOPosix
 import Register
 
 /// Everything the API's routes share: the domain, accounts, sessions, configurations and the access log.
@@ -15,7 +16,10 @@ struct RegisterAPI: Sendable {
     init(storage: RegisterStorage, now: @escaping @Sendable () -> Date = { Date() }) {
         self.storage = storage
         self.registry = Registry(store: storage.store, keyRing: storage.keyRing, now: now)
-        self.accounts = Accounts(store: storage.store, keyRing: storage.keyRing)
+        // bcrypt on NIO's blocking pool (one thread per core): sign-ins wait there, requests keep flowing.
+        self.accounts = Accounts(store: storage.store, keyRing: storage.keyRing) { work in
+            (try? await NIOThreadPool.singleton.runIfActive { work() }) ?? false
+        }
         self.sessions = SessionStore()
         self.tenants = TenantDirectory(store: storage.store)
         self.now = now

@@ -133,7 +133,7 @@ extension RegisterAPI {
             let signIn = try await decodeBody(SignIn.self, from: request, context: context)
             guard let tenant = context.parameters.get("tenant").flatMap({ try? TenantID($0) }), tenant != Accounts.platformTenant,
                   try await tenants.configuration(of: tenant) != nil else {
-                accounts.decoy(signIn.password)
+                await accounts.decoy(signIn.password)
                 throw Self.invalidCredentials
             }
             return try await signInResponse(signIn, tenant: tenant)
@@ -283,7 +283,7 @@ extension RegisterAPI {
                     ? record.applications.map { .init(id: $0.id.lowercasedString, preferredUnits: $0.preferredUnits, desiredStart: $0.desiredStart,
                                                       hoursPerWeek: $0.serviceNeed.hoursPerWeek, urgent: $0.urgent) }
                     : [],
-                careInformation: record.careInformation)
+                careInformation: caller.grants.canReach(record, with: .careInformationRead, today: today) ? record.careInformation : nil)
             try await recordAccess(caller, [(record.id, .view, "child/\(record.id)")] + related.compactMap { link in
                 PersonID(uuidString: link.person.id).map { ($0, AccessAction.view, "child/\(record.id)/related") }
             })

@@ -35,7 +35,7 @@ struct APIFixture: Sendable {
         role("admin", .tenant, [.tenantConfigure, .usersManage]),
         role("director", .tenant, [.peopleRead, .peopleWrite, .placementsRead, .placementsWrite, .applicationsRead, .applicationsWrite,
                                    .attendanceRead, .consentsRead, .consentsWrite]),
-        role("staff", .units, [.peopleRead, .placementsRead, .attendanceRead, .attendanceWrite, .consentsRead]),
+        role("staff", .units, [.peopleRead, .placementsRead, .attendanceRead, .attendanceWrite, .consentsRead, .careInformationRead]),
         role("billing", .tenant, [.peopleRead, .placementsRead, .attendanceRead]),
         role("dpo", .tenant, [.accessLogRead]),
         role("registry", .tenant, [.peopleRead, .peopleReadProtected, .peopleWrite]),
