@@ -111,6 +111,14 @@ struct APIBehaviourTests {
                 #expect(overview.text.contains("Maija1"), "the guardian's name is shown")
                 #expect(!overview.text.contains("Suojatie") && !overview.text.contains("040 123"), "\(user) saw the protected address in the child's overview")
             }
+            // people.read-protected held for another unit unmasks nothing here, however widely the caller reads.
+            let mixed = try await api.signIn("director-protected-other")
+            let outOfScope = try await api.request(.get, "/v1/tenants/\(api.tenant)/children/\(child)", token: mixed)
+            #expect(outOfScope.status == .ok && !outOfScope.text.contains("Suojatie"))
+            let (otherChild, _) = try await api.placedChild(2, unit: APIFixture.otherUnit, guardianProtected: true)
+            let inScope = try await api.request(.get, "/v1/tenants/\(api.tenant)/children/\(otherChild)", token: mixed)
+            #expect(inScope.status == .ok && inScope.text.contains("Suojatie 2"), "unmasked where read-protected reaches: the child's unit")
+
             let registry = try await api.signIn("registry")
             let shown = try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(guardian)", token: registry)
             #expect(shown.status == .ok)

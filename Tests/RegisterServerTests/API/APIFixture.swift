@@ -39,6 +39,7 @@ struct APIFixture: Sendable {
         role("billing", .tenant, [.peopleRead, .placementsRead, .attendanceRead]),
         role("dpo", .tenant, [.accessLogRead]),
         role("registry", .tenant, [.peopleRead, .peopleReadProtected, .peopleWrite]),
+        role("protected-reader", .units, [.peopleReadProtected]),
     ]
 
     static func role(_ id: String, _ scope: RoleScope, _ permissions: [Permission]) -> RoleDefinition {
@@ -54,6 +55,8 @@ struct APIFixture: Sendable {
         "billing": [.init(role: "billing")],
         "dpo": [.init(role: "dpo")],
         "registry": [.init(role: "registry")],
+        // Tenant-wide reading, but protected fields only for children of the other unit.
+        "director-protected-other": [.init(role: "director"), .init(role: "protected-reader", units: [otherUnit])],
     ]
 
     static func with(_ backend: Backend, _ body: @escaping @Sendable (APIFixture) async throws -> Void) async throws {
