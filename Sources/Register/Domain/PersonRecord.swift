@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import Synchronization
 
 /// A person as their stream tells it: the state commands check their rules against, and the API shows.
 public struct PersonRecord: Sendable, Hashable {
@@ -94,8 +95,9 @@ public struct Placement: Sendable, Hashable {
 extension PersonRecord {
     /// Folds a person stream. With `opener` keys the sealed details open; without, they stay nil.
     /// - Returns: nil when the stream holds no registration.
-    static func fold(_ events: [RecordedEvent], opener: PayloadOpener) throws -> PersonRecord? {
-        var record: PersonRecord?
+    /// - Parameter start: a record folded from the stream's earlier events, which `events` continue.
+    static func fold(_ events: [RecordedEvent], opener: PayloadOpener, onto start: PersonRecord? = nil) throws -> PersonRecord? {
+        var record: PersonRecord? = start
         for event in events {
             if event.eventType == PersonRegistered.eventType {
                 let registered = try opener.open(PersonRegistered.self, from: event.payload)
@@ -246,6 +248,30 @@ extension Data {
                 index += 1
             }
             return false
+        }
+    }
+}
+
+/// Folded person records, in memory only, bounded; keyed by tenant, person and whether the details were opened.
+/// Opened details are personal data: they live here no longer than the process, are dropped as soon as a load finds
+/// the person's key shredded, and the whole cache is cleared when it grows past its bound.
+final class PersonRecordCache: Sendable {
+    struct Key: Hashable, Sendable {
+        let tenant: TenantID
+        let person: PersonID
+        let opened: Bool
+    }
+
+    private let entries = Mutex<[Key: PersonRecord]>([:])
+    let limit = 20_000
+
+    subscript(key: Key) -> PersonRecord? {
+        get { entries.withLock { $0[key] } }
+        set {
+            entries.withLock { entries in
+                if newValue != nil, entries.count >= limit { entries.removeAll(keepingCapacity: true) }
+                entries[key] = newValue
+            }
         }
     }
 }

@@ -8,6 +8,8 @@ import Foundation
 public struct Registry: Sendable {
     public let store: any EventStore
     public let keyRing: KeyRing
+    /// Folded person records of this registry's reads, kept in memory.
+    let records = PersonRecordCache()
     /// The clock commands read "today" from (tests pin it).
     public let now: @Sendable () -> Date
 
@@ -32,13 +34,31 @@ public struct Registry: Sendable {
         try await load(id, in: tenant, opening: false)
     }
 
+    /// Reads a person's stream and folds it. Folded records are kept in memory (`records`): a later load reads only
+    /// the events after the kept version and folds those onto it, so the stream is always read to its end (another
+    /// process's writes are seen) but each event is decoded and opened once.
     private func load(_ id: PersonID, in tenant: TenantID, opening: Bool) async throws -> PersonRecord {
-        let events = try await store.readStream(RegisterStreams.person(id), of: tenant)
-        guard !events.isEmpty else { throw DomainError.personNotFound() }
+        let key = PersonRecordCache.Key(tenant: tenant, person: id, opened: opening)
+        let kept = records[key]
+        var events: [RecordedEvent] = []
+        while true {
+            let page = try await store.readStream(RegisterStreams.person(id), of: tenant, afterVersion: events.last?.streamVersion ?? kept?.version ?? 0, limit: 1_000)
+            events += page
+            if page.count < 1_000 { break }
+        }
+        guard kept != nil || !events.isEmpty else { throw DomainError.personNotFound() }
         let keys = try await keyRing.openingKeys(for: [id] + events.flatMap(\.subjects), in: tenant)
-        var record = try PersonRecord.fold(events, opener: PayloadOpener(keys: opening ? keys : nil))
-        if case .erased? = keys[id] { record?.isErased = true; record?.details = nil }
+        var record = events.isEmpty ? kept : try PersonRecord.fold(events, opener: PayloadOpener(keys: opening ? keys : nil), onto: kept)
+        if case .erased? = keys[id] {
+            // Shredded: nothing opened is kept, in memory either.
+            records[key] = nil
+            record?.isErased = true
+            record?.details = nil
+            guard let record else { throw DomainError.personNotFound() }
+            return record
+        }
         guard let record else { throw DomainError.personNotFound() }
+        records[key] = record
         return record
     }
 

@@ -261,3 +261,26 @@ struct RegistryTests {
         }
     }
 }
+
+@Suite("Register domain: records kept in memory stay true")
+struct RegistryMemoryTests {
+    @Test("a record read before sees another process's later change, and an erasure drops the opened details", arguments: StoreKind.tested)
+    func keptRecordsFollowTheLog(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let registry = Registry(store: fixture.store, keyRing: fixture.keyRing, now: RegistryTests.clock)
+            let child = try await registry.register(.child, details: RegistryTests.child(31), source: .client, in: tenant, by: RegistryTests.metadata)
+            #expect(try await registry.person(child, in: tenant).details?.motherTongue == "fi")
+            try await fixture.withSecondStore { other in
+                let elsewhere = Registry(store: other, keyRing: KeyRing(masterKey: fixture.keyRing.masterKey, store: other), now: RegistryTests.clock)
+                try await elsewhere.changeDetails(of: child, PersonDetailsPatch(motherTongue: "sv"), source: .populationRegister, in: tenant, by: RegistryTests.metadata)
+            }
+            let changed = try await registry.person(child, in: tenant)
+            #expect(changed.details?.motherTongue == "sv", "the kept record is extended by the events written since")
+            #expect(changed.details?.name.first == "Aino")
+            _ = try await fixture.keyRing.shred(child, in: tenant, store: fixture.store, metadata: RegistryTests.metadata, reason: "erasure-request")
+            let erased = try await registry.person(child, in: tenant)
+            #expect(erased.isErased && erased.details == nil, "nothing opened survives the shred, in memory either")
+        }
+    }
+}
