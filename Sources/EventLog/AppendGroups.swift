@@ -45,10 +45,25 @@ package actor AppendGroups {
 
     package init() {}
 
+    /// Appends through the group protocol: a waiter gets its group's decision; the leader, and every append a group
+    /// could not decide, runs `alone`; the leader then commits the groups that queued behind it with `commitGroup`.
+    package nonisolated func append(_ request: Request, tenant: TenantID, alone: () async throws -> AppendResult,
+                                    commitGroup: @escaping @Sendable ([Request]) async -> [Outcome]) async throws -> AppendResult {
+        switch await enter(request, tenant: tenant) {
+        case .written(let outcome)?:
+            return outcome.result
+        case .alone?:
+            return try await alone()
+        case nil:
+            defer { Task { await self.drain(tenant, commitGroup: commitGroup) } }
+            return try await alone()
+        }
+    }
+
     /// Makes the caller the tenant's leader when no append of the tenant is in flight (it then appends alone and
     /// calls `drain`); otherwise waits until a group decides the append.
     /// - Returns: nil for the leader; for a waiter, how its group decided.
-    package func enter(_ request: Request, tenant: TenantID) async -> Outcome? {
+    func enter(_ request: Request, tenant: TenantID) async -> Outcome? {
         guard writing.contains(tenant) else {
             writing.insert(tenant)
             return nil
@@ -59,7 +74,7 @@ package actor AppendGroups {
     }
 
     /// Called by the leader after its own append: commits the groups that queued, until nobody waits.
-    package func drain(_ tenant: TenantID, commitGroup: @Sendable ([Request]) async -> [Outcome]) async {
+    func drain(_ tenant: TenantID, commitGroup: @Sendable ([Request]) async -> [Outcome]) async {
         while var queued = waiting.removeValue(forKey: tenant), !queued.isEmpty {
             if queued.count > maximumGroup {
                 waiting[tenant] = Array(queued[maximumGroup...]) + (waiting[tenant] ?? [])

@@ -7,11 +7,7 @@ extension PostgresEventStore {
         do {
             let outcomes = try await inTenantTransaction(tenant) { connection in
                 let head = try await self.lockHead(of: tenant, connection)
-                let streams = AppendGroups.streams(of: requests)
-                var (versions, missing) = self.versions.lookup(streams, in: tenant, at: head)
-                if !missing.isEmpty {
-                    versions.merge(try await self.streamVersions(missing, in: tenant, connection)) { _, read in read }
-                }
+                let versions = try await self.currentVersions(AppendGroups.streams(of: requests), in: tenant, at: head, connection)
                 // Retries (event ids already in the log) are decided alone, where they get their original result;
                 // left in the group they would fail its insert as a whole.
                 let known = try await self.existingEvents(requests.flatMap { $0.events.map(\.eventID) }, in: tenant, connection)

@@ -94,19 +94,10 @@ public final class PostgresEventStore: EventStore, Service {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         let sealed = try AppendPlanning.validate(events, metadata: metadata)
-        let request = AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed)
-        let commit: @Sendable ([AppendGroups.Request]) async -> [AppendGroups.Outcome] = { [self] requests in
+        return try await groups.append(AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed), tenant: tenant) {
+            try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
+        } commitGroup: { [self] requests in
             await self.commitGroup(requests, in: tenant)
-        }
-        switch await groups.enter(request, tenant: tenant) {
-        case .written(let outcome)?:
-            return outcome.result
-        case .alone?:
-            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
-        case nil:
-            // This append leads: it runs alone, then commits the groups that queued behind it.
-            defer { Task { await groups.drain(tenant, commitGroup: commit) } }
-            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
         }
     }
 
@@ -128,11 +119,8 @@ public final class PostgresEventStore: EventStore, Service {
     func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
                              refusingErased sealed: Set<SubjectID> = [], useCache: Bool = true, _ connection: PostgresConnection) async throws -> AppendOutcome {
         let head = try await lockHead(of: tenant, connection)
-        let streams = AppendPlanning.streams(of: events, expecting: expecting)
-        var (versions, missing) = useCache ? self.versions.lookup(streams, in: tenant, at: head) : ([:], streams)
-        if !missing.isEmpty {
-            versions.merge(try await streamVersions(missing, in: tenant, connection)) { _, read in read }
-        }
+        var versions = try await currentVersions(AppendPlanning.streams(of: events, expecting: expecting), in: tenant, at: head,
+                                                 useCache: useCache, connection)
         let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head,
                                            currentVersions: versions.filter { $0.value > 0 }, now: .now())
         do {
@@ -165,6 +153,16 @@ public final class PostgresEventStore: EventStore, Service {
 
     func registerTenant(_ tenant: TenantID, _ connection: PostgresConnection) async throws {
         try await connection.query("INSERT INTO \(unescaped: self.schema).tenants (tenant_id) VALUES (\(tenant.rawValue)) ON CONFLICT (tenant_id) DO NOTHING", logger: logger)
+    }
+
+    /// The last version of each stream at `head`: from the cache where it knows them, the rest read in one round trip.
+    func currentVersions(_ streams: [StreamRef], in tenant: TenantID, at head: LogHead, useCache: Bool = true,
+                         _ connection: PostgresConnection) async throws -> [StreamRef: Int64] {
+        var (versions, missing) = useCache ? self.versions.lookup(streams, in: tenant, at: head) : ([:], streams)
+        if !missing.isEmpty {
+            versions.merge(try await streamVersions(missing, in: tenant, connection)) { _, read in read }
+        }
+        return versions
     }
 
     /// The last version of each stream (0 for streams that do not exist), in one round trip.

@@ -65,17 +65,10 @@ public final class SQLiteEventStore: EventStore {
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         let sealed = try AppendPlanning.validate(events, metadata: metadata)
         // Group commit: appends that arrive while one is being written are committed together (`AppendGroups`).
-        let commit: @Sendable ([AppendGroups.Request]) async -> [AppendGroups.Outcome] = { [self] requests in
+        return try await groups.append(AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed), tenant: tenant) {
+            try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
+        } commitGroup: { [self] requests in
             await self.commitGroup(requests, in: tenant)
-        }
-        switch await groups.enter(AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed), tenant: tenant) {
-        case .written(let outcome)?:
-            return outcome.result
-        case .alone?:
-            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
-        case nil:
-            defer { Task { await groups.drain(tenant, commitGroup: commit) } }
-            return try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
         }
     }
 
@@ -84,18 +77,8 @@ public final class SQLiteEventStore: EventStore {
         let cache = versions
         do {
             let outcomes = try await write { db in
-                let head = try Self.loadHead(of: tenant, db) ?? {
-                    try Self.registerTenant(tenant, db)
-                    return .empty
-                }()
-                let streams = AppendGroups.streams(of: requests)
-                var (versions, missing) = cache.lookup(streams, in: tenant, at: head)
-                if !missing.isEmpty {
-                    let statement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
-                    for stream in missing {
-                        versions[stream] = try Int64.fetchOne(statement, arguments: [tenant.rawValue, stream.type, stream.id]) ?? 0
-                    }
-                }
+                let head = try Self.headForAppend(of: tenant, db)
+                let versions = try Self.currentVersions(AppendGroups.streams(of: requests), in: tenant, at: head, cache: cache, db)
                 // Retries (event ids already in the log) are decided alone, where they get their original result.
                 let known = try Self.existingEvents(requests.flatMap(\.events), in: tenant, db)
                 let plan = AppendGroups.plan(requests, tenant: tenant, head: head, versions: versions, known: Set(known.keys), now: .now())
@@ -130,18 +113,8 @@ public final class SQLiteEventStore: EventStore {
 
     static func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
                                     versions cache: StreamVersionCache, _ db: Database) throws -> AppendOutcome {
-        let head = try loadHead(of: tenant, db) ?? {
-            try registerTenant(tenant, db)
-            return .empty
-        }()
-        let streams = AppendPlanning.streams(of: events, expecting: expecting)
-        var (versions, missing) = cache.lookup(streams, in: tenant, at: head)
-        if !missing.isEmpty {
-            let statement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
-            for stream in missing {
-                versions[stream] = try Int64.fetchOne(statement, arguments: [tenant.rawValue, stream.type, stream.id]) ?? 0
-            }
-        }
+        let head = try headForAppend(of: tenant, db)
+        var versions = try currentVersions(AppendPlanning.streams(of: events, expecting: expecting), in: tenant, at: head, cache: cache, db)
         let plan = try AppendPlanning.plan(events, tenant: tenant, metadata: metadata, expecting: expecting, head: head,
                                            currentVersions: versions.filter { $0.value > 0 }, now: .now())
         do {
@@ -211,6 +184,25 @@ public final class SQLiteEventStore: EventStore {
             }
         }
         return found
+    }
+
+    /// The head an append continues from, registering the tenant on its first append.
+    static func headForAppend(of tenant: TenantID, _ db: Database) throws -> LogHead {
+        if let head = try loadHead(of: tenant, db) { return head }
+        try registerTenant(tenant, db)
+        return .empty
+    }
+
+    /// The last version of each stream at `head`: from the cache where it knows them, the rest read.
+    static func currentVersions(_ streams: [StreamRef], in tenant: TenantID, at head: LogHead, cache: StreamVersionCache, _ db: Database) throws -> [StreamRef: Int64] {
+        var (versions, missing) = cache.lookup(streams, in: tenant, at: head)
+        if !missing.isEmpty {
+            let statement = try db.cachedStatement(sql: "SELECT MAX(stream_version) FROM log_events WHERE tenant_id = ? AND stream_type = ? AND stream_id = ?")
+            for stream in missing {
+                versions[stream] = try Int64.fetchOne(statement, arguments: [tenant.rawValue, stream.type, stream.id]) ?? 0
+            }
+        }
+        return versions
     }
 
     static func loadHead(of tenant: TenantID, _ db: Database) throws -> LogHead? {

@@ -11,7 +11,9 @@ public struct IdentityCode: Hashable, Sendable, CustomStringConvertible, CustomD
     /// The code as written, upper case.
     public let value: String
     /// The date of birth the code encodes.
-    public let birthDate: DateComponents
+    public let birthLocalDate: LocalDate
+    /// The same date as calendar components.
+    public var birthDate: DateComponents { DateComponents(year: birthLocalDate.year, month: birthLocalDate.month, day: birthLocalDate.day) }
     /// Individual numbers 900–999: temporary codes, and the only ones test data may use.
     public let isTemporary: Bool
 
@@ -34,19 +36,13 @@ public struct IdentityCode: Hashable, Sendable, CustomStringConvertible, CustomD
         case UInt8(ascii: "A")...UInt8(ascii: "F"): century = 2000
         default: throw .unknownCenturySign
         }
-        let day = number(0..<2), month = number(2..<4), year = century + number(4..<6)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "Europe/Helsinki") ?? .current
-        let components = DateComponents(year: year, month: month, day: day)
-        guard let date = calendar.date(from: components), calendar.dateComponents([.year, .month, .day], from: date) == components else {
-            throw .impossibleDate
-        }
-        guard date <= today else { throw .futureDate }
+        guard let date = try? LocalDate(year: century + number(4..<6), month: number(2..<4), day: number(0..<2)) else { throw .impossibleDate }
+        guard date <= LocalDate.today(at: today) else { throw .futureDate }
         let individual = number(7..<10)
         guard individual >= 2 else { throw .invalidIndividualNumber }
         guard bytes[10] == PlaintextGuard.checkCharacters[(number(0..<6) * 1000 + individual) % 31] else { throw .wrongCheckCharacter }
         value = code
-        birthDate = components
+        birthLocalDate = date
         isTemporary = individual >= 900
     }
 

@@ -260,10 +260,3 @@ extension LocalDate {
         return years
     }
 }
-
-extension IdentityCode {
-    /// The birth date the code encodes, as a calendar date.
-    public var birthLocalDate: LocalDate {
-        (try? LocalDate(year: birthDate.year ?? 1900, month: birthDate.month ?? 1, day: birthDate.day ?? 1)) ?? (try! LocalDate("1900-01-01"))
-    }
-}

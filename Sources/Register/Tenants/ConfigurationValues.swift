@@ -96,7 +96,7 @@ public struct LocalDate: TextValue, Sendable, Hashable, Comparable {
 
     public init(year: Int, month: Int, day: Int) throws(ConfigurationValueError) {
         // Plain arithmetic rather than a Calendar: dates are decoded in every event that carries one.
-        guard (1900...2200).contains(year), (1...12).contains(month), (1...Self.days(inMonth: month, of: year)).contains(day) else {
+        guard (1800...2200).contains(year), (1...12).contains(month), (1...Self.days(inMonth: month, of: year)).contains(day) else {
             throw ConfigurationValueError("not a calendar date")
         }
         self.year = year
