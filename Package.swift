@@ -47,7 +47,14 @@ let package = Package(
             // Only the bcrypt module of hummingbird-auth: password hashes for personal accounts.
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
         ], swiftSettings: swiftSettings),
-        .target(name: "Projections", dependencies: ["EventLog"], path: "Projections", swiftSettings: swiftSettings),
+        // The projection engine (Projections/Engine) and the register's read models (Projections/ReadModels).
+        .target(name: "Projections", dependencies: [
+            "EventLog", "EventLogPostgres", "Register",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Projections", swiftSettings: swiftSettings),
         .target(name: "RegisterServer", dependencies: [
             "Register", "Projections", "EventLogSQLite", "EventLogPostgres",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -90,7 +97,8 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "EventLogStoreTests", dependencies: [
-            "EventLog", "EventLogSQLite", "EventLogPostgres", "TestSupport", "Register",
+            "EventLog", "EventLogSQLite", "EventLogPostgres", "TestSupport", "Register", "Projections",
+            .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),

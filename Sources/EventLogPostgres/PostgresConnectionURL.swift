@@ -80,14 +80,14 @@ public struct PostgresConnectionURL: Sendable, CustomStringConvertible {
         return copy
     }
 
-    func clientConfiguration(maximumConnections: Int) throws -> PostgresClient.Configuration {
+    package func clientConfiguration(maximumConnections: Int) throws -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: try clientTLS())
         configuration.options.maximumConnections = maximumConnections
         configuration.options.minimumConnections = 0
         return configuration
     }
 
-    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+    package func connectionConfiguration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         switch tlsMode {
         case .disable: tls = .disable

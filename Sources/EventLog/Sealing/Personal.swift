@@ -161,22 +161,50 @@ extension Personal: Codable {
             self = .sealed(sealed)
             return
         }
+        do {
+            self = try Self.open(sealed, with: keys)
+        } catch {
+            throw DecodingError.dataCorruptedError(forKey: .sealed, in: container, debugDescription: "\(error)")
+        }
+    }
+
+    static func open(_ sealed: SealedValue, with keys: SubjectKeys) throws -> Personal<Value> {
         switch keys[sealed.subject] {
         case .erased?:
-            self = .erased(sealed.subject)
+            return .erased(sealed.subject)
         case .available(let key)?:
             let plain: Data
             do {
                 plain = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed.box), using: key, authenticating: FieldCoding.aad(keys.tenant, sealed.subject))
             } catch {
-                throw DecodingError.dataCorruptedError(forKey: .sealed, in: container, debugDescription: "a sealed field of subject \(sealed.subject) does not open: it was altered or belongs to another tenant")
+                throw EventLogError(.invalidArgument, "a sealed field of subject \(sealed.subject) does not open: it was altered or belongs to another tenant")
             }
-            self = .clear(try FieldCoding.decode(Value.self, from: plain), subject: sealed.subject)
+            return .clear(try FieldCoding.decode(Value.self, from: plain), subject: sealed.subject)
         case nil:
             // No key row at all: the key was never created, so nothing could have been sealed with it,
             // unless the row was removed behind the log's back. Either way the value is gone.
-            self = .erased(sealed.subject)
+            return .erased(sealed.subject)
         }
+    }
+}
+
+extension Personal {
+    /// The stored text of a sealed field (`v1.<subject>.<base64>`), as a read model keeps it; nil unless sealed.
+    public var sealedText: String? {
+        if case .sealed(let sealed) = self { return sealed.text }
+        return nil
+    }
+
+    /// A sealed field from its stored text; nil when the text is not one.
+    public init?(sealedText: String) {
+        guard let sealed = SealedValue(text: sealedText) else { return nil }
+        self = .sealed(sealed)
+    }
+
+    /// This field opened with the subjects' keys (erased when its key was shredded); open or erased values are returned as they are.
+    public func opened(with keys: SubjectKeys) throws -> Personal<Value> {
+        guard case .sealed(let sealed) = self else { return self }
+        return try Self.open(sealed, with: keys)
     }
 }
 

@@ -117,7 +117,7 @@ public struct PersonDetailsPatch: Codable, Sendable, Hashable {
         return (fields + (cleared ?? [])).sorted { $0.rawValue < $1.rawValue }
     }
 
-    func applied(to details: PersonDetails) -> PersonDetails {
+    public func applied(to details: PersonDetails) -> PersonDetails {
         var details = details
         if let name { details.name = name }
         if let address { details.address = address }
@@ -181,6 +181,11 @@ public enum AbsenceKind: String, Codable, Sendable, Hashable, CaseIterable {
 /// A time of day, `HH:MM`, in the unit's local time.
 public struct LocalTime: TextValue, Sendable, Hashable, Comparable {
     public let minutes: Int
+
+    /// A time from minutes since midnight (0…1439).
+    public init(minutes: Int) throws(ConfigurationValueError) {
+        try self.init(hour: minutes / 60, minute: minutes % 60)
+    }
 
     public init(hour: Int, minute: Int) throws(ConfigurationValueError) {
         guard (0...23).contains(hour), (0...59).contains(minute) else { throw ConfigurationValueError("a time is HH:MM between 00:00 and 23:59") }
