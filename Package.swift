@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], resources: [.copy("Resources/openapi.yaml")], swiftSettings: swiftSettings),
         .executableTarget(name: "register", dependencies: [
-            "RegisterServer", "Register", "EventLog", "EventLogPostgres",
+            "RegisterServer", "Register", "EventLog", "EventLogPostgres", "Projections",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: swiftSettings),
@@ -81,7 +81,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "RegisterTests", dependencies: ["Register", "EventLog", "EventLogSQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "RegisterServerTests", dependencies: [
-            "RegisterServer", "EventLog", "Register", "TestSupport",
+            "RegisterServer", "EventLog", "Register", "TestSupport", "Projections",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

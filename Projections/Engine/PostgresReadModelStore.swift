@@ -259,7 +259,7 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
                     try await connection.query("COMMIT", logger: self.logger)
                     return results
                 } catch {
-                    try? await connection.query("ROLLBACK", logger: self.logger)
+                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
                     throw error
                 }
             }
@@ -324,6 +324,7 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
         }
     }
 
+    @discardableResult
     private func inTransaction<T: Sendable>(_ tenant: TenantID, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in

@@ -40,7 +40,7 @@ public struct ProjectionEngine: Sendable {
     /// Applies a generation's events from `position` through `target`, batch by batch, reporting each committed position.
     /// Stops at an event that fails, recording the failure with the generation (its status) and in the log (an alert).
     public func catchUp(_ projection: any Projection, tenant: TenantID, slot: ReadModelSlot, from position: LogPosition, through target: LogPosition,
-                        progress: @Sendable (LogPosition) -> Void = { _ in }) async throws -> CatchUpOutcome {
+                        progress: (LogPosition) -> Void = { _ in }) async throws -> CatchUpOutcome {
         var position = position
         let filter = EventFilter(eventTypes: projection.eventTypes)
         // The scan of one batch is bounded, so the checkpoint also moves across long runs of events the projection skips.
@@ -86,7 +86,7 @@ public struct ProjectionEngine: Sendable {
     /// serving and following, then swaps it in once it has caught up with the head. A rebuild that was interrupted
     /// resumes from its checkpoint; with `restart`, a pending rebuild starts over.
     public func rebuild(_ projection: any Projection, tenant: TenantID, restart: Bool = false,
-                        progress: @Sendable (RebuildProgress) -> Void = { _ in }) async throws -> CatchUpOutcome {
+                        progress: (RebuildProgress) -> Void = { _ in }) async throws -> CatchUpOutcome {
         let states = try await readModels.states(of: tenant).filter { $0.projection == projection.name }
         let active = states.first { $0.role == .active }
         var building = states.first { $0.role == .building && $0.version == projection.version }

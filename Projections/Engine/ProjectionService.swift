@@ -19,10 +19,13 @@ public final class ProjectionService: Service, Sendable {
     /// How often a stopped (failed) projection looks again at its state, to pick up a rebuild done elsewhere.
     let failedRecheck: Duration
     let tenantDiscovery: Duration
+    /// Logs that hold no register data (the platform's own accounts): nothing to project.
+    let excludedTenants: Set<TenantID>
 
-    public init(engine: ProjectionEngine, logger: Logger, rebuildConcurrency: Int = 2, failedRecheck: Duration = .seconds(30),
-                tenantDiscovery: Duration = .seconds(2)) {
+    public init(engine: ProjectionEngine, logger: Logger, excluding excludedTenants: Set<TenantID> = [], rebuildConcurrency: Int = 2,
+                failedRecheck: Duration = .seconds(30), tenantDiscovery: Duration = .seconds(2)) {
         self.engine = engine
+        self.excludedTenants = excludedTenants
         self.logger = logger
         self.limiter = ConcurrencyLimiter(rebuildConcurrency)
         self.failedRecheck = failedRecheck
@@ -36,7 +39,7 @@ public final class ProjectionService: Service, Sendable {
                 var known = Set<TenantID>()
                 while !Task.isCancelled {
                     do {
-                        for tenant in try await self.engine.log.tenants() where known.insert(tenant).inserted {
+                        for tenant in try await self.engine.log.tenants() where !self.excludedTenants.contains(tenant) && known.insert(tenant).inserted {
                             for projection in self.engine.projections {
                                 group.addTask { await self.supervise(projection, tenant: tenant) }
                             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import EventLogPostgres
+import Projections
 import RegisterServer
 
 /// `register db …`: schema management.
@@ -34,6 +35,9 @@ struct DatabaseCommands: AsyncParsableCommand {
                         let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: configuration.applicationRole, schema: schema, logger: logger).migrate()
                         print(applied.isEmpty ? "\(admin) \(schema): schema is current" : "\(admin) \(schema): applied migrations \(applied.map(String.init).joined(separator: ", "))")
                     }
+                    try await PostgresReadModelStore.migrate(ownerURL: admin, applicationRole: configuration.applicationRole,
+                                                             projections: RegisterProjections.all, logger: logger)
+                    print("\(admin) \(PostgresReadModelStore.schema): the tables of \(RegisterProjections.all.map { "\($0.name) v\($0.version)" }.joined(separator: ", ")) are in place")
                 }
             }
         }

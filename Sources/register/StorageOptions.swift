@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import Projections
 import Logging
 import Register
 import RegisterServer
@@ -63,6 +64,8 @@ func reportingFailures<T>(_ body: () async throws -> T) async throws -> T {
         throw error.commandFailure
     } catch let error as DomainError {
         throw CommandFailure("\(error.code): \(error.detail)")
+    } catch let error as ProjectionError {
+        throw CommandFailure("\(error.code.rawValue): \(error.message)")
     }
 }
 

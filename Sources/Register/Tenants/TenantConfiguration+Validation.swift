@@ -38,6 +38,9 @@ extension TenantConfiguration {
         if id.rawValue == "platform" {
             issues.add([.key("id")], "the id platform is reserved for the platform's own operator accounts")
         }
+        if let coefficient = occupancy?.underThreeCoefficient, !(1...3).contains(coefficient) {
+            issues.add([.key("occupancy"), .key("underThreeCoefficient")], "the coefficient of a child under 3 is between 1 and 3")
+        }
         issues.text(name, at: [.key("name")])
         if let website, !website.hasPrefix("https://") {
             issues.add([.key("website")], "a website is an https:// address")

@@ -23,6 +23,23 @@ public struct TenantConfiguration: Codable, Sendable, Hashable {
     public var units: [Unit]
     public var registers: [RegisterDefinition]
     public var roles: [RoleDefinition]
+    /// How occupancy is counted; defaults apply when absent.
+    public var occupancy: OccupancyRules?
+
+    /// The coefficient a child under 3 counts with in a unit's occupancy.
+    public var underThreeCoefficient: Double { occupancy?.underThreeCoefficient ?? OccupancyRules.defaultUnderThreeCoefficient }
+}
+
+/// How a unit's occupancy (*käyttöaste*) is counted.
+public struct OccupancyRules: Codable, Sendable, Hashable {
+    /// A child under 3 counts this many places (1.75 is the common Finnish practice, from the staffing ratio 1:4 against 1:7).
+    public var underThreeCoefficient: Double?
+
+    public static let defaultUnderThreeCoefficient = 1.75
+
+    public init(underThreeCoefficient: Double? = nil) {
+        self.underThreeCoefficient = underThreeCoefficient
+    }
 }
 
 /// What kind of controller a tenant is.

@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import Hummingbird
 import NIOPosix
+import Projections
 import Register
 
 /// Everything the API's routes share: the domain, accounts, sessions, configurations and the access log.
@@ -11,10 +12,16 @@ struct RegisterAPI: Sendable {
     let accounts: Accounts
     let sessions: SessionStore
     let tenants: TenantDirectory
+    /// The read models' queries.
+    let readModels: RegisterReadModels
+    /// The projections running in this process (nil where only the routes are built, as in some tests).
+    let projectionService: ProjectionService?
     let now: @Sendable () -> Date
 
-    init(storage: RegisterStorage, now: @escaping @Sendable () -> Date = { Date() }) {
+    init(storage: RegisterStorage, projectionService: ProjectionService? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         self.storage = storage
+        self.readModels = RegisterReadModels(store: storage.readModels, keyRing: storage.keyRing)
+        self.projectionService = projectionService
         self.registry = Registry(store: storage.store, keyRing: storage.keyRing, now: now)
         // bcrypt on NIO's blocking pool (one thread per core): sign-ins wait there, requests keep flowing.
         self.accounts = Accounts(store: storage.store, keyRing: storage.keyRing) { work in

@@ -123,7 +123,9 @@ extension RegisterAPI {
         addSessionRoutes(v1)
         addPeopleRoutes(v1.group("tenants/:tenant"))
         addChildRoutes(v1.group("tenants/:tenant/children/:person"))
+        addReadModelRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
+        addProjectionRoutes(v1.group("platform"))
     }
 
     // MARK: Sessions
@@ -420,10 +422,7 @@ extension RegisterAPI {
 
     private func addPlatformRoutes(_ platform: RouterGroup<RegisterRequestContext>) {
         platform.get("tenants") { request, _ in
-            let principal = try await principal(of: request)
-            guard principal.tenant == Accounts.platformTenant, principal.roles.contains(where: { $0.role == Accounts.operatorRole }) else {
-                throw Problem.notFound
-            }
+            try await requireOperator(request)
             var summaries: [TenantSummary] = []
             for tenant in try await storage.store.tenants() where tenant != Accounts.platformTenant {
                 let configuration = try await tenants.configuration(of: tenant)

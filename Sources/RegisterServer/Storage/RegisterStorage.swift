@@ -2,6 +2,7 @@ import EventLog
 import EventLogPostgres
 import EventLogSQLite
 import Logging
+import Projections
 import Register
 import ServiceLifecycle
 
@@ -12,6 +13,10 @@ public struct RegisterStorage: Sendable {
     public let keyRing: KeyRing
     /// The tenants' access logs (O14), in a log store of their own.
     public let accessLog: AccessLog
+    /// The read models' tables and checkpoints: `register-readmodels.sqlite` beside the log, or the schema
+    /// `register_readmodels` of the same PostgreSQL database.
+    public let readModels: any ReadModelStore
+    let logger: Logger
     /// Services to run for as long as the stores are used.
     public let services: [any Service]
     /// Checks the stores are usable once their services run (schema versions, connectivity, least privilege).
@@ -33,26 +38,43 @@ public struct RegisterStorage: Sendable {
         case .sqlite(let path):
             let store = try SQLiteEventStore(path: path)
             let accessStore = try SQLiteEventStore(path: accessLogPath(for: path))
-            logger.info("opened the embedded database", metadata: ["database": "sqlite:\(path)", "accessLog": "sqlite:\(accessLogPath(for: path))"])
+            let readModels = try SQLiteReadModelStore(path: SQLiteReadModelStore.path(besideLog: path))
+            logger.info("opened the embedded database", metadata: ["database": "sqlite:\(path)", "accessLog": "sqlite:\(accessLogPath(for: path))",
+                                                                   "readModels": "sqlite:\(readModels.path)"])
             return RegisterStorage(store: store, keyRing: KeyRing(masterKey: masterKey, store: store), accessLog: AccessLog(store: accessStore),
-                                   services: [], readiness: {})
+                                   readModels: readModels, logger: logger, services: [],
+                                   readiness: { try await readModels.prepare(RegisterProjections.all) })
         case .postgres(let url):
             if let admin = configuration.databaseAdmin {
-                for schema in [PostgresSchema.defaultName, accessLogSchema] {
-                    let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: configuration.applicationRole, schema: schema, logger: logger).migrate()
-                    logger.info("database schema is current", metadata: ["schema": "\(schema)", "applied": "\(applied)"])
-                }
+                try await migrate(ownerURL: admin, applicationRole: configuration.applicationRole, logger: logger)
             }
             let store = try PostgresEventStore(url: url, logger: logger)
             let accessStore = try PostgresEventStore(url: url, schema: accessLogSchema, maximumConnections: 8, logger: logger)
+            let readModels = try PostgresReadModelStore(url: url, maximumConnections: 8, logger: logger)
             logger.info("connecting to PostgreSQL", metadata: ["database": "\(url)"])
             return RegisterStorage(store: store, keyRing: KeyRing(masterKey: masterKey, store: store), accessLog: AccessLog(store: accessStore),
-                                   services: [store, accessStore],
+                                   readModels: readModels, logger: logger, services: [store, accessStore, readModels],
                                    readiness: {
                                        try await store.checkSchema()
                                        try await accessStore.checkSchema()
+                                       try await readModels.prepare(RegisterProjections.all)
                                    })
         }
+    }
+
+    /// Migrates every schema of a PostgreSQL database as its owner: the log, the access log and the read models.
+    public static func migrate(ownerURL admin: PostgresConnectionURL, applicationRole: String, logger: Logger) async throws {
+        for schema in [PostgresSchema.defaultName, accessLogSchema] {
+            let applied = try await PostgresMigrator(ownerURL: admin, applicationRole: applicationRole, schema: schema, logger: logger).migrate()
+            logger.info("database schema is current", metadata: ["schema": "\(schema)", "applied": "\(applied)"])
+        }
+        try await PostgresReadModelStore.migrate(ownerURL: admin, applicationRole: applicationRole, projections: RegisterProjections.all, logger: logger)
+        logger.info("read-model tables are current", metadata: ["schema": "\(PostgresReadModelStore.schema)"])
+    }
+
+    /// The projection engine over this storage's log and read models.
+    public var projections: ProjectionEngine {
+        ProjectionEngine(log: store, readModels: readModels, projections: RegisterProjections.all, logger: logger)
     }
 
     /// Runs `body` with the storage's services running, then stops them (for one-shot commands).

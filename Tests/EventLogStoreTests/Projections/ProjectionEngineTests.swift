@@ -218,3 +218,43 @@ extension ProjectionEngineTests {
         }
     }
 }
+
+extension ProjectionEngineTests {
+    @Test("read models hold personal details only sealed: no name or identity code in clear in their database", arguments: StoreKind.tested)
+    func readModelsHoldNoPlaintext(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            var generator = HistoryGenerator(registry: fixture.registry, tenant: tenant, configuration: try Self.configuration(tenant), seed: 40)
+            for operation in 0..<60 { try await generator.run(operation * 7_919) }
+            try await fixture.catchUp(tenant, engine: fixture.engine())
+            let names = try await generator.children.asyncMap { try await fixture.registry.person($0, in: tenant).details?.name.first }.compactMap { $0 }
+            #expect(!names.isEmpty)
+            let codes = (41...(40 + generator.children.count)).map { IdentityCodes.testCode(seed: $0) }
+            let blobs: [(String, Data)]
+            switch kind {
+            case .sqlite:
+                let path = SQLiteReadModelStore.path(besideLog: try #require(fixture.log.sqlitePath))
+                blobs = [path, path + "-wal"].compactMap { file in FileManager.default.contents(atPath: file).map { (file, $0) } }
+            case .postgres:
+                blobs = [("pg_dump", try PlaintextScan.pgDump(try #require(fixture.log.postgres), schema: PostgresReadModelStore.schema))]
+            }
+            #expect(!blobs.isEmpty)
+            for (name, data) in blobs {
+                let bytes = [UInt8](data)
+                #expect(bytes.count > 1_000, "\(name) holds the read models")
+                #expect(!PlaintextGuard.containsIdentityCode(bytes), "\(name) holds an identity code in clear")
+                for secret in names + codes {
+                    #expect(!PlaintextScan.contains(bytes, Array(secret.utf8)), "\(name) holds \(secret) in clear")
+                }
+            }
+        }
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}

@@ -40,11 +40,11 @@ enum PlaintextScan {
     }
 
     /// Every row of the register schema as `pg_dump --data-only` writes it.
-    static func pgDump(_ database: PostgresTestDatabase) throws -> Data {
+    static func pgDump(_ database: PostgresTestDatabase, schema: String = "register") throws -> Data {
         let bin = ProcessInfo.processInfo.environment["REGISTER_TEST_PG_BIN"].map { $0 + "/pg_dump" } ?? "/usr/bin/pg_dump"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bin)
-        process.arguments = ["--data-only", "--schema=register", "-h", database.superuser.host, "-p", String(database.superuser.port),
+        process.arguments = ["--data-only", "--schema=\(schema)", "-h", database.superuser.host, "-p", String(database.superuser.port),
                              "-U", database.superuser.username, "-d", database.name]
         let output = Pipe()
         process.standardOutput = output

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Projections
 import Register
 import RegisterServer
 import TestSupport
@@ -34,7 +35,7 @@ struct APIFixture: Sendable {
     static let roles: [RoleDefinition] = [
         role("admin", .tenant, [.tenantConfigure, .usersManage]),
         role("director", .tenant, [.peopleRead, .peopleWrite, .placementsRead, .placementsWrite, .applicationsRead, .applicationsWrite,
-                                   .attendanceRead, .consentsRead, .consentsWrite]),
+                                   .attendanceRead, .consentsRead, .consentsWrite, .statisticsRead]),
         role("staff", .units, [.peopleRead, .placementsRead, .attendanceRead, .attendanceWrite, .consentsRead, .careInformationRead]),
         role("billing", .tenant, [.peopleRead, .placementsRead, .attendanceRead]),
         role("dpo", .tenant, [.accessLogRead]),
@@ -180,6 +181,19 @@ struct APIFixture: Sendable {
         let digits = String(code[0..<6]) + String(code[7..<10])
         code[10] = Array("0123456789ABCDEFHJKLMNPRSTUVWXY")[Int(digits)! % 31]
         return String(code)
+    }
+
+    /// Waits until every projection of the tenant has applied its whole log (the server's projections follow it a
+    /// moment behind each write).
+    func projectionsCaughtUp(_ tenant: TenantID? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let tenant = tenant ?? self.tenant
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let statuses = try await storage.projections.status(of: tenant).filter { $0.state.role == .active }
+            if statuses.count == RegisterProjections.all.count, statuses.allSatisfy({ $0.lagEvents == 0 }) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("the projections of \(tenant) did not catch up within 20 s", sourceLocation: sourceLocation)
     }
 
     /// Positions of the register's and the access log's heads, to show that a refused request wrote nothing.

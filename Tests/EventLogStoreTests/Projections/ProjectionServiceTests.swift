@@ -1,0 +1,71 @@
+import EventLog
+import Foundation
+import Projections
+import Register
+import TestSupport
+import Testing
+
+/// The service the server runs: it follows every tenant's log live, and rebuilds a new projection version found at
+/// start-up in the background while the old version keeps serving.
+@Suite("Projections: the live service")
+struct ProjectionServiceTests {
+    /// The people projection under another version number, as a release that changed it would ship.
+    struct PeopleV2: Projection {
+        let base = PeopleProjection()
+        var name: String { base.name }
+        var version: Int { 2 }
+        var eventTypes: Set<String> { base.eventTypes }
+        var tables: [ReadModelTable] { base.tables }
+        func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws { try base.apply(event, to: &writes) }
+    }
+
+    func until(_ condition: () async throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("the condition did not hold within 20 s", sourceLocation: sourceLocation)
+    }
+
+    @Test("the service follows new events live, and rebuilds a new version in the background, then swaps it in", arguments: StoreKind.tested)
+    func followsAndUpgrades(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind, projections: RegisterProjections.all + [PeopleV2()]) { fixture in
+            let tenant = Events.tenant()
+            var generator = HistoryGenerator(registry: fixture.registry, tenant: tenant, configuration: try ProjectionEngineTests.configuration(tenant), seed: 21)
+            for operation in 0..<40 { try await generator.run(operation * 7_877) }
+
+            // Version 1 runs and follows.
+            let first = ProjectionService(engine: fixture.engine(), logger: TestLogging.logger, tenantDiscovery: .milliseconds(50))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await first.run() }
+                defer { group.cancelAll() }
+                try await until {
+                    let statuses = try await fixture.engine().status(of: tenant)
+                    return statuses.count == 3 && statuses.allSatisfy { $0.lagEvents == 0 }
+                }
+                // A write while it runs shows up without anyone asking.
+                for operation in 40..<60 { try await generator.run(operation * 7_877) }
+                let head = try await fixture.log.store.head(of: tenant).position
+                try await until {
+                    let statuses = try await fixture.engine().status(of: tenant)
+                    return statuses.count == 3 && statuses.allSatisfy { $0.state.position == head }
+                }
+            }
+            let served = try await fixture.snapshot(tenant)
+
+            // A release with people v2: the service rebuilds it while v1 serves, then swaps.
+            let upgraded = ProjectionService(engine: fixture.engine([PeopleV2(), PlacementsProjection(), AttendanceProjection()]), logger: TestLogging.logger,
+                                             tenantDiscovery: .milliseconds(50))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await upgraded.run() }
+                defer { group.cancelAll() }
+                try await until { try await fixture.active("people", tenant)?.version == 2 }
+            }
+            let states = try await fixture.readModels.states(of: tenant).filter { $0.projection == "people" }
+            #expect(states.contains { $0.version == 1 && $0.role == .retired })
+            #expect(try await fixture.snapshot(tenant, [PeopleV2(), PlacementsProjection(), AttendanceProjection()]) == served,
+                    "version 2 (same apply) holds the same rows")
+        }
+    }
+}
