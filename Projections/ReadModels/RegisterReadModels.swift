@@ -94,8 +94,8 @@ public struct RegisterReadModels: Sendable {
         public func covers(_ date: LocalDate) -> Bool { start <= date && (end.map { date <= $0 } ?? true) }
         public func overlaps(_ from: LocalDate, _ to: LocalDate) -> Bool { start <= to && (end.map { from <= $0 } ?? true) }
 
-        /// The service need in force on a date.
-        public func serviceNeed(on date: LocalDate) -> ServiceNeed? { serviceNeeds.last { $0.from <= date }?.need ?? serviceNeeds.first?.need }
+        /// The service need in force on a date, and the date it took effect.
+        public func serviceNeed(on date: LocalDate) -> (from: LocalDate, need: ServiceNeed)? { serviceNeeds.last { $0.from <= date } ?? serviceNeeds.first }
 
         public static func == (lhs: Self, rhs: Self) -> Bool {
             lhs.child == rhs.child && lhs.id == rhs.id && lhs.unit == rhs.unit && lhs.arrangement == rhs.arrangement && lhs.start == rhs.start
@@ -145,7 +145,7 @@ public struct RegisterReadModels: Sendable {
     public struct RosterEntry: Sendable {
         public let child: PersonEntry
         public let placement: PlacementEntry
-        public let serviceNeed: ServiceNeed?
+        public let serviceNeed: (from: LocalDate, need: ServiceNeed)?
         public let booking: (start: LocalTime, end: LocalTime)?
         public let guardians: [PersonEntry]
     }

@@ -110,7 +110,8 @@ struct ReadModelOverviewView: Encodable {
     var placements: [PlacementView]
     var currentServiceNeed: PlacementView.ServiceNeedView?
     var relatedPeople: [Related]
-    var consents: [ConsentInForceView]
+    /// Only for callers whose consents.read reaches the child.
+    var consents: [ConsentInForceView]?
 
     struct Related: Encodable {
         var relationship: RelationshipKind
@@ -172,7 +173,7 @@ extension RegisterAPI {
             let view = RosterView(unit: unit, date: date, children: roster.map { entry in
                 RosterView.Entry(child: ReadModelPersonView(entry.child, showProtected: showProtected, minimal: true), placement: entry.placement.id,
                                  arrangement: entry.placement.arrangement,
-                                 serviceNeed: entry.serviceNeed.map { .init(from: date, hoursPerWeek: $0.hoursPerWeek, shiftCare: $0.shiftCare) },
+                                 serviceNeed: entry.serviceNeed.map { .init(from: $0.from, hoursPerWeek: $0.need.hoursPerWeek, shiftCare: $0.need.shiftCare) },
                                  booking: entry.booking.map { AttendanceView.Booking(start: $0.start, end: $0.end) },
                                  guardians: entry.guardians.map { ReadModelPersonView($0, showProtected: showProtected, minimal: true) })
             })
@@ -229,8 +230,8 @@ extension RegisterAPI {
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.consentsRead)
             let purpose = request.uri.queryParameters.get("purpose").map { String($0) }
-            if let purpose, purpose.isEmpty || purpose.count > 64 {
-                throw Problem(status: .badRequest, code: "invalid-field", detail: "purpose is a code of at most 64 characters.", field: "purpose")
+            if let purpose, !(1...64).contains(purpose.utf8.count) || !purpose.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "purpose is a code of lower-case letters, digits and hyphens.", field: "purpose")
             }
             let consents = try await readModels.consents(purpose: purpose, tenant: caller.tenant)
             try await recordAccess(caller, try Set(consents.map(\.subject)).sorted().map { (try PersonID($0), .view, "consents/\(purpose ?? "all")") })
@@ -254,11 +255,11 @@ extension RegisterAPI {
             let view = ReadModelOverviewView(
                 child: ReadModelPersonView(overview.child, showProtected: showProtected),
                 placements: overview.placements.map(PlacementView.init),
-                currentServiceNeed: current?.serviceNeed(on: today).map { .init(from: today, hoursPerWeek: $0.hoursPerWeek, shiftCare: $0.shiftCare) },
+                currentServiceNeed: current?.serviceNeed(on: today).map { .init(from: $0.from, hoursPerWeek: $0.need.hoursPerWeek, shiftCare: $0.need.shiftCare) },
                 relatedPeople: overview.related.map { .init(relationship: $0.relationship, person: ReadModelPersonView($0.person, showProtected: showProtected)) },
-                consents: overview.consents.map {
+                consents: caller.grants.canReach(record, with: .consentsRead, today: today) ? overview.consents.map {
                     ConsentInForceView(subject: $0.subject, purpose: $0.purpose, validFrom: $0.validFrom, givenBy: $0.givenBy, givenAt: $0.givenAt.description)
-                })
+                } : nil)
             let shown = [overview.child.id] + overview.related.map(\.person.id)
             try await recordAccess(caller, try shown.map { (try PersonID($0), .view, "child/\(record.id)/overview") })
             return try Response.json(view)
@@ -268,7 +269,14 @@ extension RegisterAPI {
     func addProjectionRoutes(_ platform: RouterGroup<RegisterRequestContext>) {
         platform.get("projections") { request, _ in
             try await requireOperator(request)
-            let statuses = try await storage.projections.status(of: request.uri.queryParameters.get("tenant").flatMap { try? TenantID(String($0)) })
+            var tenant: TenantID?
+            if let text = request.uri.queryParameters.get("tenant") {
+                guard let id = try? TenantID(String(text)) else {
+                    throw Problem(status: .badRequest, code: "invalid-field", detail: "tenant is a tenant id (a slug).", field: "tenant")
+                }
+                tenant = id
+            }
+            let statuses = try await storage.projections.status(of: tenant)
             return try Response.json(statuses.map { status in
                 ProjectionStatusView(tenant: status.state.tenant.rawValue, projection: status.state.projection, version: status.state.version,
                                      slot: status.state.slot.rawValue, role: status.state.role.rawValue, current: status.current,

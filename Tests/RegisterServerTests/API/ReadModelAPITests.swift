@@ -138,6 +138,9 @@ struct ReadModelAPITests {
             #expect((overview.json["relatedPeople"] as? [[String: Any]])?.count == 1)
             #expect((overview.json["consents"] as? [[String: Any]])?.map { $0["purpose"] as? String } == ["photo-permission"])
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/children/\(child)/overview", token: try await api.signIn("staff-other")).status == .notFound)
+            let toBilling = try await api.request(.get, "/v1/tenants/\(api.tenant)/children/\(child)/overview", token: try await api.signIn("billing"))
+            #expect(toBilling.status == .ok && toBilling.json["consents"] == nil, "consents only for consents.read")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/consents?purpose=Photo%20Permission", token: director).field == "purpose")
             #expect(try await api.storage.accessLog.entries(of: guardian, in: api.tenant).contains { $0.entry.resource == "child/\(child)/overview" })
         }
     }
@@ -153,6 +156,7 @@ struct ReadModelAPITests {
             #expect(Set(status.compactMap { $0["projection"] as? String }) == ["people", "placements", "attendance"])
             #expect(status.allSatisfy { $0["lagEvents"] as? Int == 0 && $0["role"] as? String == "active" && $0["slot"] as? String == "a" })
             #expect(try await api.request(.get, "/v1/platform/projections", token: try await api.signIn("director")).status == .notFound)
+            #expect(try await api.request(.get, "/v1/platform/projections?tenant=Not%20A%20Slug", token: operatorToken).field == "tenant")
 
             let started = try await api.request(.post, "/v1/platform/projections/rebuild", token: operatorToken,
                                                 json: ["tenant": api.tenant.rawValue, "projection": "people"])
