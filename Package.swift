@@ -68,7 +68,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Release-built benchmarks of the log against raw baselines; ops/bench/run runs them.
         .executableTarget(name: "RegisterBench", dependencies: [
-            "EventLog", "EventLogSQLite", "EventLogPostgres",
+            "EventLog", "EventLogSQLite", "EventLogPostgres", "Projections", "Register",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -93,7 +93,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Shared by the test targets: the PostgreSQL server that ops/test starts, synthetic people.
         .target(name: "TestSupport", dependencies: [
-            "EventLog", "EventLogPostgres",
+            "EventLog", "EventLogPostgres", "Projections",
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "EventLogStoreTests", dependencies: [

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Read models in the schema `register_readmodels` of the log's PostgreSQL database.
 ///
@@ -16,6 +17,7 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
     public static let schema = "register_readmodels"
     let client: PostgresClient
     let logger: Logger
+    private let started = Mutex(false)
 
     public init(url: PostgresConnectionURL, maximumConnections: Int = 8, logger: Logger) throws {
         self.logger = logger
@@ -23,6 +25,7 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
     }
 
     public func run() async throws {
+        started.withLock { $0 = true }
         await client.run()
     }
 
@@ -90,6 +93,8 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
     }
 
     public func prepare(_ projections: [any Projection]) async throws {
+        // Usually called right after `run()` was scheduled: give the pool a moment to start rather than race it.
+        for _ in 0..<500 where !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         let expected = projections.flatMap { projection in
             [ReadModelSlot.a, .b].flatMap { slot in
                 projection.tables.map { "\(Self.schema).\(physicalTableName(projection: projection.name, version: projection.version, slot: slot, table: $0.name))" }

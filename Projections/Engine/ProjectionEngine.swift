@@ -11,7 +11,7 @@ public struct ProjectionEngine: Sendable {
     public let log: any EventStore
     public let readModels: any ReadModelStore
     public let projections: [any Projection]
-    let logger: Logger
+    public let logger: Logger
     /// Events applied per transaction.
     public var batchSize = 2_000
 

@@ -4,6 +4,8 @@ import EventLogPostgres
 import EventLogSQLite
 import Foundation
 import Logging
+import Projections
+import Register
 
 /// `register-bench`: the event log's benchmarks, each side by side with a raw baseline measured in the same run.
 /// `ops/bench/run` builds it in release mode, starts PostgreSQL and writes `docs/benchmarks.md`.
@@ -22,6 +24,11 @@ struct RegisterBench: AsyncParsableCommand {
     @Option(help: "Concurrent appends per side (in alternating rounds).") var concurrent = 16_000
     @Option(help: "Rounds of the batched and concurrent comparisons (the median ratio counts).") var rounds = 3
     @Flag(help: "Only print where the time of a batched append goes (sealing, hashing, the store's work), on SQLite and PostgreSQL.") var breakdown = false
+    @Flag(help: "Only the projections' benchmarks: a rebuild of every read model against the raw catch-up read, and the live lag.") var projections = false
+    @Option(help: "Events in the projections' demo-like log.") var projectionEvents = 1_000_000
+    @Option(help: "Children in the projections' demo-like log.") var projectionChildren = 2_000
+    @Option(help: "Seconds of steady appends for the live-lag measurement.") var lagSeconds = 20
+    @Option(help: "Events per second appended for the live-lag measurement.") var lagRate = 2_000
 
     func run() async throws {
         var logger = Logger(label: "register-bench")
@@ -30,6 +37,10 @@ struct RegisterBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: context.directory, withIntermediateDirectories: true)
         if breakdown {
             try await printBreakdown(context)
+            return
+        }
+        if projections {
+            print(try await runProjections(context))
             return
         }
         var report = Report()
@@ -109,6 +120,62 @@ struct RegisterBench: AsyncParsableCommand {
                 try report.peer(from: URL(fileURLWithPath: peer), ourAppend: seed, ourRead: sealedRead)
             }
         }
+    }
+
+    /// The projections' benchmarks on SQLite and (when configured) PostgreSQL, as a Markdown table.
+    func runProjections(_ context: BenchContext) async throws -> String {
+        var lines = [
+            "| store | measurement | events | seconds | events/s | vs raw read |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        var lagLines: [String] = []
+        func run(_ name: String, _ store: any EventStore, _ readModels: any ReadModelStore) async throws {
+            let tenant = try TenantID("bench-projections")
+            let keyRing = context.keyRing(store)
+            let demo = DemoLog(tenant: tenant, children: projectionChildren)
+            log("\(name): seeding a demo-like log of about \(projectionEvents) events")
+            let days = DemoLog.days(for: projectionEvents, children: projectionChildren)
+            _ = try await demo.seed(store, keyRing: keyRing, days: days)
+            try await readModels.prepare(RegisterProjections.all)
+            let engine = ProjectionEngine(log: store, readModels: readModels, projections: RegisterProjections.all, logger: context.logger)
+            let bench = ProjectionBenchmarks(engine: engine, keyRing: keyRing)
+            log("\(name): raw catch-up read")
+            let raw = try await bench.rawRead(tenant)
+            log("\(name): rebuilding every read model")
+            let rebuilds = try await bench.rebuildAll(tenant)
+            for measurement in [raw] + rebuilds {
+                let ratio = measurement.name == raw.name ? "1" : String(format: "%.2f", measurement.eventsPerSecond / raw.eventsPerSecond)
+                let cpu = measurement.cpuSeconds.map { String(format: " (CPU %.1f s)", $0) } ?? ""
+                lines.append("| \(name) | \(measurement.name) | \(measurement.events.formatted()) | \(String(format: "%.1f", measurement.seconds))\(cpu) | \(Int(measurement.eventsPerSecond).formatted()) | \(ratio) |")
+            }
+            log("\(name): live lag at \(lagRate) events/s for \(lagSeconds) s")
+            let children = try await demo.appendFamilies(store, keyRing: keyRing)
+            let lag = try await bench.liveLag(tenant, children: children, eventsPerSecond: lagRate, seconds: lagSeconds)
+            lagLines.append("| \(name) | \(lagRate.formatted()) events/s in appends of 10, \(lagSeconds) s | \(lag.count.formatted()) | \(String(format: "%.1f", lag.p50)) | \(String(format: "%.1f", lag.p99)) | \(String(format: "%.1f", lag.max)) |")
+        }
+        let sqlite = try context.sqliteStore("projections")
+        try await run("SQLite", sqlite, try SQLiteReadModelStore(path: context.directory.appendingPathComponent("projections-readmodels.sqlite").path))
+        if let postgres, let postgresOwner {
+            let appURL = try PostgresConnectionURL(postgres), ownerURL = try PostgresConnectionURL(postgresOwner)
+            try await PostgresMigrator(ownerURL: ownerURL, applicationRole: appURL.username, logger: context.logger).migrate()
+            try await PostgresReadModelStore.migrate(ownerURL: ownerURL, applicationRole: appURL.username, projections: RegisterProjections.all, logger: context.logger)
+            let store = try PostgresEventStore(url: appURL, maximumConnections: 8, logger: context.logger)
+            let readModels = try PostgresReadModelStore(url: appURL, maximumConnections: 8, logger: context.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                group.addTask { try await readModels.run() }
+                defer { group.cancelAll() }
+                try await store.checkSchema()
+                try await run("PostgreSQL", store, readModels)
+            }
+        }
+        return (lines + [
+            "",
+            "Live lag: from an append's commit to the attendance read model's checkpoint covering it (milliseconds).",
+            "",
+            "| store | load | appends measured | p50 ms | p99 ms | max ms |",
+            "|---|---|---:|---:|---:|---:|",
+        ] + lagLines).joined(separator: "\n")
     }
 
     func printBreakdown(_ context: BenchContext) async throws {

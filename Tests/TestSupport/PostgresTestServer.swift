@@ -1,5 +1,6 @@
 import EventLog
 import EventLogPostgres
+import Projections
 import Foundation
 import Logging
 import PostgresNIO
@@ -39,10 +40,11 @@ public enum PostgresTestServer {
             try await session.execute("CREATE DATABASE \(name) OWNER \(ownerRole)")
         }
         let database = PostgresTestDatabase(name: String(name), superuser: superuser.with(database: String(name)))
-        // Both logs the service uses: the register's and the access log's (as `register db migrate` does).
+        // Both logs the service uses, the register's and the access log's, and the read models' tables (as `register db migrate` does).
         for schema in ["register", "register_access"] {
             try await PostgresMigrator(ownerURL: database.ownerURL, applicationRole: appRole, schema: schema, logger: TestLogging.logger).migrate()
         }
+        try await PostgresReadModelStore.migrate(ownerURL: database.ownerURL, applicationRole: appRole, projections: RegisterProjections.all, logger: TestLogging.logger)
         return database
     }
 }

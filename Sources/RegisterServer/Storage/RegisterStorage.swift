@@ -19,7 +19,9 @@ public struct RegisterStorage: Sendable {
     let logger: Logger
     /// Services to run for as long as the stores are used.
     public let services: [any Service]
-    /// Checks the stores are usable once their services run (schema versions, connectivity, least privilege).
+    /// Checks the logs are usable once their services run (schema versions, connectivity, least privilege). The read
+    /// models' tables are checked by the projection service as it starts (and by `register projections rebuild`), so
+    /// one-shot commands that never touch them do not need them.
     let readiness: @Sendable () async throws -> Void
 
     /// The access log's database next to the register's: `register.sqlite` → `register-access.sqlite`, and on
@@ -42,8 +44,7 @@ public struct RegisterStorage: Sendable {
             logger.info("opened the embedded database", metadata: ["database": "sqlite:\(path)", "accessLog": "sqlite:\(accessLogPath(for: path))",
                                                                    "readModels": "sqlite:\(readModels.path)"])
             return RegisterStorage(store: store, keyRing: KeyRing(masterKey: masterKey, store: store), accessLog: AccessLog(store: accessStore),
-                                   readModels: readModels, logger: logger, services: [],
-                                   readiness: { try await readModels.prepare(RegisterProjections.all) })
+                                   readModels: readModels, logger: logger, services: [], readiness: {})
         case .postgres(let url):
             if let admin = configuration.databaseAdmin {
                 try await migrate(ownerURL: admin, applicationRole: configuration.applicationRole, logger: logger)
@@ -57,7 +58,6 @@ public struct RegisterStorage: Sendable {
                                    readiness: {
                                        try await store.checkSchema()
                                        try await accessStore.checkSchema()
-                                       try await readModels.prepare(RegisterProjections.all)
                                    })
         }
     }
