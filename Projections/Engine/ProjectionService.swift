@@ -84,15 +84,19 @@ public final class ProjectionService: Service, Sendable {
         rebuilds.withLock { $0["\(tenant)/\(projection)"] != nil }
     }
 
-    func runRebuild(_ projection: any Projection, tenant: TenantID, restart: Bool) async {
+    /// - Returns: whether the rebuild reached the head and was swapped in (a failure is logged).
+    @discardableResult
+    func runRebuild(_ projection: any Projection, tenant: TenantID, restart: Bool) async -> Bool {
         do {
-            try await limiter.run {
-                _ = try await self.engine.rebuild(projection, tenant: tenant, restart: restart)
+            let outcome = try await limiter.run {
+                try await self.engine.rebuild(projection, tenant: tenant, restart: restart)
             }
+            if case .reached = outcome { return true }
         } catch is CancellationError {
         } catch {
             logger.error("rebuild failed", metadata: ["tenant": "\(tenant)", "projection": "\(projection.name)", "error": "\(error)"])
         }
+        return false
     }
 
     /// Keeps one projection of one tenant current until cancelled.
@@ -111,8 +115,10 @@ public final class ProjectionService: Service, Sendable {
                     logger.info("rebuilding a new projection version", metadata: [
                         "tenant": "\(tenant)", "projection": "\(projection.name)", "from": "\(active.version)", "to": "\(projection.version)",
                     ])
-                    await runRebuild(projection, tenant: tenant, restart: false)
-                    try await Task.sleep(for: backoff)
+                    // A rebuild that stops at an event it cannot apply is tried again only after a while (the event
+                    // is logged and in the status; retrying at once would only repeat the failure).
+                    let swapped = await runRebuild(projection, tenant: tenant, restart: false)
+                    try await Task.sleep(for: swapped ? backoff : failedRecheck)
                     continue
                 }
                 if states.contains(where: { $0.role == .building && $0.version == projection.version }), !isRebuilding(tenant, projection.name) {

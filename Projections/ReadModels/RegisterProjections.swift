@@ -11,6 +11,8 @@ import Register
 /// The register's projections, in the order they are run and listed.
 public enum RegisterProjections {
     public static let all: [any Projection] = [PeopleProjection(), PlacementsProjection(), AttendanceProjection()]
+    /// One decoder for every event (it is Sendable, and creating one per event showed in rebuild profiles).
+    static let decoder = JSONDecoder()
 }
 
 /// People, their sealed details, non-disclosure orders, links between people and consents in force.
@@ -38,7 +40,7 @@ public struct PeopleProjection: Projection {
 
     public func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws {
         let person = event.stream.id
-        let decoder = JSONDecoder()
+        let decoder = RegisterProjections.decoder
         switch event.eventType {
         case PersonRegistered.eventType:
             let registered = try decoder.decode(PersonRegistered.self, from: event.payload)
@@ -97,7 +99,7 @@ public struct PlacementsProjection: Projection {
 
     public func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws {
         let child = event.stream.id
-        let decoder = JSONDecoder()
+        let decoder = RegisterProjections.decoder
         switch event.eventType {
         case PlacementMade.eventType:
             let made = try decoder.decode(PlacementMade.self, from: event.payload)
@@ -138,7 +140,7 @@ public struct AttendanceProjection: Projection {
     public func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws {
         guard let dot = event.stream.id.firstIndex(of: ".") else { throw ProjectionError(.unknown, "an attendance stream id is <child>.<YYYY-MM>") }
         let child = String(event.stream.id[..<dot])
-        let decoder = JSONDecoder()
+        let decoder = RegisterProjections.decoder
         switch event.eventType {
         case CareTimeBooked.eventType:
             let booked = try decoder.decode(CareTimeBooked.self, from: event.payload)

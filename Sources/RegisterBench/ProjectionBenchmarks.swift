@@ -210,6 +210,8 @@ struct ProjectionBenchmarks {
             let interval = Duration.nanoseconds(1_000_000_000 / appendsPerSecond)
             var pending: [(LogPosition, ContinuousClock.Instant)] = []
             let pendingLock = PendingLog()
+            // Appends start on a fixed schedule, each in its own task, as independent requests would: a slow commit
+            // does not hold back the next append, so the rate stays steady (at most 64 in flight).
             let writer = Task {
                 defer { Task { await pendingLock.finish() } }
                 var day = 400
@@ -217,23 +219,37 @@ struct ProjectionBenchmarks {
                 let clock = ContinuousClock()
                 var next = clock.now
                 let end = clock.now + .seconds(seconds)
-                while clock.now < end {
-                    if queue.count < appendSize {
-                        queue += try log.day(day, of: children)
-                        day += 1
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    var inFlight = 0
+                    while clock.now < end {
+                        if queue.count < appendSize {
+                            queue += try log.day(day, of: children)
+                            day += 1
+                        }
+                        let batch = Array(queue.prefix(appendSize))
+                        queue.removeFirst(batch.count)
+                        if inFlight >= 64 {
+                            try await group.next()
+                            inFlight -= 1
+                        }
+                        group.addTask {
+                            let result = try await engine.log.append(batch, to: tenant, metadata: metadata)
+                            await pendingLock.add(result.positions.last!, clock.now)
+                        }
+                        inFlight += 1
+                        next = next + interval
+                        if next > clock.now { try await Task.sleep(until: next, clock: clock) }
                     }
-                    let batch = Array(queue.prefix(appendSize))
-                    queue.removeFirst(batch.count)
-                    let result = try await engine.log.append(batch, to: tenant, metadata: metadata)
-                    await pendingLock.add(result.positions.last!, clock.now)
-                    next = next + interval
-                    if next > clock.now { try await Task.sleep(until: next, clock: clock) }
+                    try await group.waitForAll()
                 }
             }
             // The watcher: polls the checkpoint and stamps every append it now covers.
             while true {
                 let (taken, done) = await pendingLock.take()
-                pending += taken
+                if !taken.isEmpty {
+                    pending += taken
+                    pending.sort { $0.0 < $1.0 }
+                }
                 let covered = try await checkpoint()
                 let now = ContinuousClock.now
                 while let first = pending.first, first.0 <= covered {

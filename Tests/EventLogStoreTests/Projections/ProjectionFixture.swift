@@ -16,6 +16,7 @@ struct ProjectionFixture: Sendable {
     func engine(_ projections: [any Projection] = RegisterProjections.all, batchSize: Int = 2_000) -> ProjectionEngine {
         var engine = ProjectionEngine(log: log.store, readModels: readModels, projections: projections, logger: TestLogging.logger)
         engine.batchSize = batchSize
+        engine.rebuildBatchSize = batchSize
         return engine
     }
 
