@@ -219,6 +219,7 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
             try await connection.query("""
                 UPDATE register_readmodels.rm_state SET failed_position = \(position.rawValue), failure = \(message), updated_at_us = \(time.rawValue)
                 WHERE tenant_id = \(tenant.rawValue) AND projection = \(projection.name) AND version = \(projection.version) AND slot = \(slot.rawValue)
+                  AND position = \(position.rawValue - 1) AND role <> 'retired'
                 """, logger: self.logger)
         }
     }
@@ -259,7 +260,7 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
                     }
                     var results: [[ReadModelRow]] = []
                     for query in queries {
-                        results.append(try await self.run(query, active: active[query.projection], tenant: tenant, on: connection))
+                        results.append(try await self.run(query, active: active, tenant: tenant, on: connection))
                     }
                     try await connection.query("COMMIT", logger: self.logger)
                     return results
@@ -271,8 +272,8 @@ public final class PostgresReadModelStore: ReadModelStore, Service {
         }
     }
 
-    private func run(_ query: ReadModelQuery, active: (Int, ReadModelSlot)?, tenant: TenantID, on connection: PostgresConnection) async throws -> [ReadModelRow] {
-        guard let (version, slot) = active else { return [] }
+    private func run(_ query: ReadModelQuery, active: [String: (Int, ReadModelSlot)], tenant: TenantID, on connection: PostgresConnection) async throws -> [ReadModelRow] {
+        let (version, slot) = try query.generation(in: active)
         let name = "register_readmodels.\(physicalTableName(projection: query.projection, version: version, slot: slot, table: query.table.name))"
         var sql = "SELECT \(query.table.columns.map(\.name).joined(separator: ", ")) FROM \(name) WHERE tenant_id = $1"
         var binds = PostgresBindings()

@@ -11,13 +11,15 @@ import Foundation
 public protocol Projection: Sendable {
     /// A stable name: a lower-case identifier, used in table names, the CLI and the API.
     var name: String { get }
-    /// Bumped whenever the tables' shape or meaning changes; a new version is rebuilt from the log while the old one
-    /// keeps serving.
+    /// Bumped whenever the tables' shape or meaning changes; a new version is rebuilt from the log in the background
+    /// (see `servesVersions` for what answers meanwhile).
     var version: Int { get }
     /// The event types it reads; others are never read from the store for it.
     var eventTypes: Set<String> { get }
     /// Its tables.
     var tables: [ReadModelTable] { get }
+    /// The versions whose tables this build's queries can read (default: its own version; see the extension).
+    var servesVersions: Set<Int> { get }
     /// Applies one event (of one of `eventTypes`) to the batch's writes. Throwing stops this projection of this
     /// tenant at the event's position until it is fixed.
     func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws
@@ -25,6 +27,12 @@ public protocol Projection: Sendable {
 
 extension Projection {
     public func table(_ name: String) -> ReadModelTable? { tables.first { $0.name == name } }
+
+    /// The versions whose tables this build's queries can read: its own, by default. A new version that changes only
+    /// how events are applied (a fix) and keeps the tables' shape lists the previous version too, and then the old
+    /// generation keeps serving while the new one is built; one that changes the tables does not, and its read
+    /// models answer "not ready" until the new generation is swapped in.
+    public var servesVersions: Set<Int> { [version] }
 }
 
 /// A blue/green slot: each version of a projection has two sets of tables, one serving and one for a rebuild.
@@ -71,6 +79,12 @@ public struct ProjectionState: Sendable, Hashable {
 }
 
 /// The physical name of a projection table in a version and slot: `rm_<projection>_v<version><slot>_<table>`.
+///
+/// Names go into SQL as identifiers (they cannot be bound), so every part is checked, and the whole must fit
+/// PostgreSQL's 63 bytes with room for an index suffix (`_i9`): PostgreSQL would silently truncate a longer one.
 public func physicalTableName(projection: String, version: Int, slot: ReadModelSlot, table: String) -> String {
-    "rm_\(projection)_v\(version)\(slot.rawValue)_\(table)"
+    let name = "rm_\(projection)_v\(version)\(slot.rawValue)_\(table)"
+    precondition(ReadModelTable.isIdentifier(projection) && ReadModelTable.isIdentifier(table) && version > 0 && name.utf8.count <= 60,
+                 "projection and table names are short lower-case identifiers: \(name)")
+    return name
 }

@@ -64,59 +64,66 @@ public struct ProjectionEngine: Sendable {
         var batchStart = position
         var pendingRead = position < target ? read(after: position) : nil
         var pendingCommit: Task<LogPosition, any Error>?
-        defer {
-            pendingRead?.cancel()
-            pendingCommit?.cancel()
-        }
         func awaitCommit() async throws {
             guard let commit = pendingCommit else { return }
             pendingCommit = nil
             committed = try await commit.value
             progress(committed)
         }
-        while let current = pendingRead {
-            try Task.checkCancellation()
-            let (events, readThrough) = try await current.value
-            pendingRead = readThrough < target ? read(after: readThrough) : nil
-            var reached = readThrough
-            var writes = ReadModelWrites()
-            var failure: (LogPosition, String)?
-            for (index, event) in events.enumerated() {
-                do {
-                    try projection.apply(event, to: &writes)
-                    writes.eventCount += 1
-                } catch {
-                    failure = (event.position, String(describing: error))
-                    reached = LogPosition(event.position.rawValue - 1)
-                    // An event that fails may have written part of its rows: apply the ones before it again, cleanly.
-                    writes = ReadModelWrites()
-                    for earlier in events[..<index] { try projection.apply(earlier, to: &writes) }
-                    break
+        func pipeline() async throws -> CatchUpOutcome {
+            while let current = pendingRead {
+                try Task.checkCancellation()
+                let (events, readThrough) = try await current.value
+                pendingRead = readThrough < target ? read(after: readThrough) : nil
+                var reached = readThrough
+                var writes = ReadModelWrites()
+                var failure: (LogPosition, String)?
+                for (index, event) in events.enumerated() {
+                    do {
+                        try projection.apply(event, to: &writes)
+                        writes.eventCount += 1
+                    } catch {
+                        failure = (event.position, String(describing: error))
+                        reached = LogPosition(event.position.rawValue - 1)
+                        // An event that fails may have written part of its rows: apply the ones before it again, cleanly.
+                        writes = ReadModelWrites()
+                        for earlier in events[..<index] { try projection.apply(earlier, to: &writes) }
+                        break
+                    }
+                }
+                try await awaitCommit()
+                if reached > batchStart {
+                    let from = batchStart, to = reached, batch = writes
+                    pendingCommit = Task {
+                        try await readModels.commit(batch, of: projection, tenant: tenant, slot: slot, from: from, to: to, at: .now())
+                        return to
+                    }
+                    batchStart = reached
+                }
+                if let (failedAt, message) = failure {
+                    pendingRead?.cancel()
+                    pendingRead = nil
+                    try await awaitCommit()
+                    try await readModels.recordFailure(of: projection, tenant: tenant, slot: slot, at: failedAt, message: message, time: .now())
+                    logger.error("projection stopped at an event it cannot apply", metadata: [
+                        "tenant": "\(tenant)", "projection": "\(projection.name)", "version": "\(projection.version)", "slot": "\(slot.rawValue)",
+                        "position": "\(failedAt)", "error": "\(message)",
+                    ])
+                    return .failed(failedAt, message)
                 }
             }
             try await awaitCommit()
-            if reached > batchStart {
-                let from = batchStart, to = reached, batch = writes
-                pendingCommit = Task {
-                    try await readModels.commit(batch, of: projection, tenant: tenant, slot: slot, from: from, to: to, at: .now())
-                    return to
-                }
-                batchStart = reached
-            }
-            if let (failedAt, message) = failure {
-                pendingRead?.cancel()
-                pendingRead = nil
-                try await awaitCommit()
-                try await readModels.recordFailure(of: projection, tenant: tenant, slot: slot, at: failedAt, message: message, time: .now())
-                logger.error("projection stopped at an event it cannot apply", metadata: [
-                    "tenant": "\(tenant)", "projection": "\(projection.name)", "version": "\(projection.version)", "slot": "\(slot.rawValue)",
-                    "position": "\(failedAt)", "error": "\(message)",
-                ])
-                return .failed(failedAt, message)
-            }
+            return .reached(committed)
         }
-        try await awaitCommit()
-        return .reached(committed)
+        do {
+            return try await pipeline()
+        } catch {
+            // Whatever ends the run (a cancellation, a failed read), no commit is left running behind the caller's back:
+            // the state it reads next is final.
+            pendingRead?.cancel()
+            _ = try? await pendingCommit?.value
+            throw error
+        }
     }
 
     /// Rebuilds a projection of a tenant blue/green: fills the shadow slot from the log while the active generation keeps
@@ -133,8 +140,10 @@ public struct ProjectionEngine: Sendable {
             state = building
             logger.info("resuming a rebuild", metadata: ["tenant": "\(tenant)", "projection": "\(projection.name)", "position": "\(building.position)"])
         } else {
+            // A tenant's first generation too is built aside and swapped in at the head, so no reader ever sees a
+            // read model that holds only part of the log.
             let slot = active.map { $0.version == projection.version ? $0.slot.other : .a } ?? .a
-            state = try await readModels.startGeneration(of: projection, tenant: tenant, slot: slot, role: active == nil ? .active : .building, at: .now())
+            state = try await readModels.startGeneration(of: projection, tenant: tenant, slot: slot, role: .building, at: .now())
         }
         let started = ContinuousClock.now
         let first = state.position
@@ -162,12 +171,20 @@ public struct ProjectionEngine: Sendable {
             progress(RebuildProgress(tenant: tenant, projection: projection.name, done: reached.rawValue, total: target.rawValue,
                                      startedAt: first.rawValue, elapsed: ContinuousClock.now - started))
             if state.role == .active { return .reached(position) }
-            // Caught up with the head as it was read: swap. Events appended meanwhile are applied by whoever follows
-            // the new active generation. If someone else moved the checkpoint, read it again and go on.
+            // Caught up with the head as it was read: swap. If someone else moved the checkpoint, read it again and go on.
             do {
                 try await readModels.swap(projection, tenant: tenant, building: state.slot, at: position, time: .now())
                 logger.info("rebuild swapped in", metadata: ["tenant": "\(tenant)", "projection": "\(projection.name)", "version": "\(projection.version)",
                                                              "slot": "\(state.slot.rawValue)", "position": "\(position)"])
+                // Events appended since the head was read: applied now, so a quiet tenant's new generation does not wait
+                // for the next write to be current (a live follower of the old generation learns of the swap at its next
+                // commit and moves over; the conditional checkpoint keeps the two from applying anything twice).
+                let head = try await log.head(of: tenant).position
+                if head > position {
+                    if case .reached(let reached)? = try? await catchUp(projection, tenant: tenant, slot: state.slot, from: position, through: head) {
+                        position = reached
+                    }
+                }
                 return .reached(position)
             } catch let error as ProjectionError where error.code == .moved {
                 guard let current = try await generation(of: projection, tenant: tenant, slot: state.slot), current.role == .building else {

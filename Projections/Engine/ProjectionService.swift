@@ -107,11 +107,25 @@ public final class ProjectionService: Service, Sendable {
             do {
                 let states = try await engine.readModels.states(of: tenant).filter { $0.projection == projection.name }
                 guard let active = states.first(where: { $0.role == .active }) else {
-                    _ = try await engine.readModels.startGeneration(of: projection, tenant: tenant, slot: .a, role: .active, at: .now())
+                    // The tenant's first generation: built aside and swapped in at the head, like any rebuild.
+                    let swapped = await runRebuild(projection, tenant: tenant, restart: false)
+                    if !swapped { try await Task.sleep(for: failedRecheck) }
                     continue
                 }
-                if active.version != projection.version {
-                    // A new version: build it while the old one serves what it has (it cannot follow: its code is gone).
+                if active.version > projection.version {
+                    // A newer build has taken over (a rolling deploy): this older one neither follows nor rebuilds.
+                    if stoppedAt != active {
+                        logger.warning("a newer version of the projection is active; this build leaves it alone", metadata: [
+                            "tenant": "\(tenant)", "projection": "\(projection.name)", "active": "\(active.version)", "this": "\(projection.version)",
+                        ])
+                        stoppedAt = active
+                    }
+                    try await Task.sleep(for: failedRecheck)
+                    continue
+                }
+                if active.version < projection.version {
+                    // A new version: build it while the old one serves what it has, if this build's queries can read its
+                    // tables (`servesVersions`); it cannot follow: its code is gone.
                     logger.info("rebuilding a new projection version", metadata: [
                         "tenant": "\(tenant)", "projection": "\(projection.name)", "from": "\(active.version)", "to": "\(projection.version)",
                     ])
@@ -166,10 +180,23 @@ public final class ProjectionService: Service, Sendable {
     func follow(_ projection: any Projection, tenant: TenantID, from state: ProjectionState) async throws -> FollowEnd {
         var position = state.position
         let wakeups = engine.log.wakeups
+        var idle = 0
         while true {
             try Task.checkCancellation()
             let generation = wakeups.generation(of: tenant)
             let head = try await engine.log.head(of: tenant).position
+            if head == position {
+                // Quiet: every few seconds, make sure this generation is still the active one (a rebuild elsewhere may
+                // have swapped another in, which must then be followed even if nothing is written for a while).
+                idle += 1
+                if idle % 5 == 0, try await engine.readModels.states(of: tenant).first(where: {
+                    $0.projection == projection.name && $0.version == state.version && $0.slot == state.slot
+                })?.role != .active {
+                    return .moved
+                }
+            } else {
+                idle = 0
+            }
             if head > position {
                 do {
                     switch try await engine.catchUp(projection, tenant: tenant, slot: state.slot, from: position, through: head) {

@@ -23,7 +23,8 @@ public protocol ReadModelStore: Sendable {
     func commit(_ writes: ReadModelWrites, of projection: any Projection, tenant: TenantID, slot: ReadModelSlot,
                 from: LogPosition, to: LogPosition, at time: Timestamp) async throws
 
-    /// Records that applying the event at `position` failed.
+    /// Records that applying the event at `position` failed, provided the generation stands right before it and is not
+    /// retired (a stale runner cannot mark a generation that has moved on).
     func recordFailure(of projection: any Projection, tenant: TenantID, slot: ReadModelSlot, at position: LogPosition, message: String,
                        time: Timestamp) async throws
 
@@ -31,21 +32,34 @@ public protocol ReadModelStore: Sendable {
     /// building checkpoint is at `position`.
     func swap(_ projection: any Projection, tenant: TenantID, building slot: ReadModelSlot, at position: LogPosition, time: Timestamp) async throws
 
-    /// Reads rows of active generations, all queries in one snapshot. A projection with no active generation yet reads as empty.
+    /// Reads rows of active generations, all queries in one snapshot.
+    /// - Throws: `ProjectionError.notReady` when a projection has no active generation of a version its query can read
+    ///   (the tenant's first build, or a new version whose tables differ, still being built).
     func read(_ queries: [ReadModelQuery], tenant: TenantID) async throws -> [[ReadModelRow]]
 }
 
 /// One query of a read: rows of a table of the active generation of a projection.
 public struct ReadModelQuery: Sendable {
     public let projection: String
+    /// The versions whose tables this query can read (`Projection.servesVersions`).
+    public let versions: Set<Int>
     public let table: ReadModelTable
     public let conditions: [ReadModelCondition]
 
     public init(_ projection: any Projection, _ table: ReadModelTable, where conditions: [ReadModelCondition] = []) {
         precondition(conditions.allSatisfy { table.index(of: $0.column) != nil }, "conditions name columns of \(table.name)")
         self.projection = projection.name
+        self.versions = projection.servesVersions
         self.table = table
         self.conditions = conditions
+    }
+
+    /// The active generation this query reads, or `notReady`.
+    func generation(in active: [String: (Int, ReadModelSlot)]) throws(ProjectionError) -> (Int, ReadModelSlot) {
+        guard let (version, slot) = active[projection], versions.contains(version) else {
+            throw ProjectionError(.notReady, "the read model \(projection) is being built")
+        }
+        return (version, slot)
     }
 }
 
@@ -58,6 +72,8 @@ public struct ProjectionError: Error, CustomStringConvertible, Sendable {
         case notPrepared = "not-prepared"
         /// A request named an unknown projection or tenant.
         case unknown
+        /// The read model has no generation this build can serve yet (being built).
+        case notReady = "not-ready"
         case storageFailure = "storage-failure"
     }
 

@@ -129,8 +129,9 @@ public final class SQLiteReadModelStore: ReadModelStore {
         try await write { db in
             try db.execute(sql: """
                 UPDATE rm_state SET failed_position = ?, failure = ?, updated_at_us = ?
-                WHERE tenant_id = ? AND projection = ? AND version = ? AND slot = ?
-                """, arguments: [position.rawValue, message, time.rawValue, tenant.rawValue, projection.name, projection.version, slot.rawValue])
+                WHERE tenant_id = ? AND projection = ? AND version = ? AND slot = ? AND position = ? AND role <> 'retired'
+                """, arguments: [position.rawValue, message, time.rawValue, tenant.rawValue, projection.name, projection.version, slot.rawValue,
+                                 position.rawValue - 1])
         }
     }
 
@@ -158,7 +159,7 @@ public final class SQLiteReadModelStore: ReadModelStore {
                     if let slot = ReadModelSlot(rawValue: row[2]) { active[row[0]] = (row[1], slot) }
                 }
                 return try queries.map { query in
-                    guard let (version, slot) = active[query.projection] else { return [] }
+                    let (version, slot) = try query.generation(in: active)
                     let name = physicalTableName(projection: query.projection, version: version, slot: slot, table: query.table.name)
                     var sql = "SELECT \(query.table.columns.map(\.name).joined(separator: ", ")) FROM \(name) WHERE tenant_id = ?"
                     var arguments: [ReadModelValue] = [.text(tenant.rawValue)]

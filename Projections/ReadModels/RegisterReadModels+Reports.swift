@@ -54,9 +54,13 @@ extension RegisterReadModels {
                 date = date.adding(days: 1)
             }
         }
+        // Only the days the child was placed here, and only the visits to this unit (a placement's end moved earlier
+        // after attendance was recorded leaves visits that belong to no placement of this unit).
         return placedDays.keys.sorted().map { child in
             let inUnit = Set(placedDays[child] ?? [])
-            return ChildMonth(child: child, days: (days[child] ?? []).filter { inUnit.contains($0.date) })
+            return ChildMonth(child: child, days: (days[child] ?? []).filter { inUnit.contains($0.date) }.map { day in
+                Day(date: day.date, booking: day.booking, visits: day.visits.filter { $0.unit == unit }, absence: day.absence)
+            })
         }
     }
 
@@ -204,7 +208,7 @@ extension RegisterReadModels {
 
 extension LocalDate {
     /// The last day of this date's month.
-    static func lastDay(ofMonthOf date: LocalDate) -> LocalDate {
+    public static func lastDay(ofMonthOf date: LocalDate) -> LocalDate {
         let next = date.month == 12 ? (date.year + 1, 1) : (date.year, date.month + 1)
         return ((try? LocalDate(year: next.0, month: next.1, day: 1)) ?? date).adding(days: -1)
     }

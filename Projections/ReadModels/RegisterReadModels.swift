@@ -6,7 +6,9 @@ import Register
 /// details opened (only as an answer is produced, with the tenant's keys; shredded subjects read as erased).
 ///
 /// Read models follow the log shortly after each append (see `ProjectionService`); they can lag a write by the
-/// time a batch takes. Each read is one snapshot of the read-model store.
+/// time a batch takes. Each `store.read` is one snapshot; an answer that needs several (the roster reads placements,
+/// then those children's bookings and guardians) may see a batch committed in between, which can add or drop a row
+/// written at that moment, never mix tenants or expose a half-built generation.
 public struct RegisterReadModels: Sendable {
     public let store: any ReadModelStore
     public let keyRing: KeyRing

@@ -41,13 +41,7 @@ struct ReadModelPersonView: Encodable {
         nonDisclosure = person.nonDisclosure
         let hide = person.nonDisclosure && !showProtected
         protectedFieldsHidden = hide && person.details != nil
-        var details = person.details
-        if hide {
-            details?.address = nil
-            details?.homeMunicipality = nil
-            details?.phone = nil
-            details?.email = nil
-        }
+        var details = hide ? person.details?.withoutProtectedFields() : person.details
         if minimal {
             details?.identityCode = nil
             details?.birthDate = nil
@@ -168,6 +162,7 @@ extension RegisterAPI {
             try caller.grants.covers(unit: unit, with: .placementsRead)
             try caller.grants.covers(unit: unit, with: .peopleRead)
             let date = try dateParameter(request, "date") ?? today
+            try requireUnitReach(back: date, caller, [.placementsRead, .peopleRead])
             let roster = try await readModels.roster(unit: unit, on: date, tenant: caller.tenant)
             let showProtected = (try? caller.grants.covers(unit: unit, with: .peopleReadProtected)) != nil
             let view = RosterView(unit: unit, date: date, children: roster.map { entry in
@@ -189,6 +184,7 @@ extension RegisterAPI {
             guard let month = request.uri.queryParameters.get("month"), month.count == 7, let first = try? LocalDate("\(month)-01") else {
                 throw Problem(status: .badRequest, code: "invalid-field", detail: "month is required, written YYYY-MM.", field: "month")
             }
+            try requireUnitReach(back: LocalDate.lastDay(ofMonthOf: first), caller, [.attendanceRead])
             let children = try await readModels.attendance(unit: unit, month: first.monthKey, tenant: caller.tenant)
             try await recordAccess(caller, try children.map { (try PersonID($0.child), .view, "unit/\(unit)/attendance/\(first.monthKey)") })
             return try Response.json(UnitAttendanceView(unit: unit, month: first.monthKey, children: children.map { child in
@@ -314,6 +310,16 @@ extension RegisterAPI {
         let principal = try await principal(of: request)
         guard principal.tenant == Accounts.platformTenant, principal.roles.contains(where: { $0.role == Accounts.operatorRole }) else {
             throw Problem.notFound
+        }
+    }
+
+    /// A caller who holds a permission for units only reaches a child while placed there and for
+    /// `Grants.unitReachAfterPlacement` days after: a unit's read models answer them for dates no further back either.
+    func requireUnitReach(back date: LocalDate, _ caller: Caller, _ permissions: [Permission]) throws {
+        let earliest = today.adding(days: -Grants.unitReachAfterPlacement)
+        for permission in permissions where try caller.grants.require(permission) != .tenant && date < earliest {
+            throw Problem(status: .forbidden, code: "forbidden",
+                          detail: "\(permission.rawValue) is granted to you for your units, which reach back to \(earliest); ask someone who holds it tenant-wide.")
         }
     }
 

@@ -24,16 +24,22 @@ struct PersonView: Encodable {
         // people.read-protected must reach this very person: granted for another unit it unmasks nothing here.
         let hide = record.nonDisclosure && !grants.canReach(record, through: child, with: .peopleReadProtected, today: today)
         protectedFieldsHidden = hide && record.details != nil
-        var details = record.details
-        if hide {
-            details?.address = nil
-            details?.homeMunicipality = nil
-            details?.phone = nil
-            details?.email = nil
-        }
-        self.details = details
+        self.details = hide ? record.details?.withoutProtectedFields() : record.details
         registeredAt = record.registeredAt.description
         updatedAt = record.updatedAt.description
+    }
+}
+
+extension PersonDetails {
+    /// These details without what a non-disclosure order protects (`PersonField.protected`): address, home
+    /// municipality, phone and e-mail.
+    func withoutProtectedFields() -> PersonDetails {
+        var details = self
+        details.address = nil
+        details.homeMunicipality = nil
+        details.phone = nil
+        details.email = nil
+        return details
     }
 }
 

@@ -54,8 +54,9 @@ public func buildRouter(storage: RegisterStorage, projections: ProjectionService
             # TYPE register_projection_failed gauge
 
             """
-        for status in try await storage.projections.status() where status.state.role == .active {
-            let labels = "tenant=\"\(status.state.tenant)\",projection=\"\(status.state.projection)\""
+        // Active generations, and rebuilds under way (a rebuild that stopped at an event shows as failed too).
+        for status in try await storage.projections.status() {
+            let labels = "tenant=\"\(status.state.tenant)\",projection=\"\(status.state.projection)\",role=\"\(status.state.role.rawValue)\""
             text += "register_projection_lag_events{\(labels)} \(status.lagEvents)\n"
             text += "register_projection_lag_seconds{\(labels)} \(status.lagSeconds)\n"
             text += "register_projection_failed{\(labels)} \(status.state.failedPosition == nil ? 0 : 1)\n"

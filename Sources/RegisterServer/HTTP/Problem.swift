@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import Hummingbird
+import Projections
 import Register
 
 /// An RFC 9457 problem document: how every error leaves the server.
@@ -47,6 +48,12 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return Problem(status: Self.status(for: error.kind), code: error.code, detail: error.detail, requestID: context.id, field: error.field).response()
         } catch let error as HTTPError {
             return Problem(status: error.status, code: Self.code(for: error.status), detail: error.body ?? error.status.reasonPhrase, requestID: context.id).response()
+        } catch let error as ProjectionError where error.code == .notReady {
+            // A read model being built (a new tenant, a new projection version): worth asking again in a moment.
+            var response = Problem(status: .serviceUnavailable, code: "read-model-not-ready",
+                                   detail: "This read model is being built from the log; ask again in a moment.", requestID: context.id).response()
+            response.headers[.retryAfter] = "2"
+            return response
         } catch let error as EventLogError {
             let status = Self.status(for: error.code)
             if status.code >= 500 {

@@ -69,3 +69,48 @@ struct ProjectionServiceTests {
         }
     }
 }
+
+extension ProjectionServiceTests {
+    /// People v2 that keeps v1's tables and says so: its queries may read a v1 generation while v2 is built.
+    struct PeopleV2ReadingV1: Projection {
+        let base = PeopleProjection()
+        var name: String { base.name }
+        var version: Int { 2 }
+        var servesVersions: Set<Int> { [1, 2] }
+        var eventTypes: Set<String> { base.eventTypes }
+        var tables: [ReadModelTable] { base.tables }
+        func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws { try base.apply(event, to: &writes) }
+    }
+
+    @Test("a read model is not ready until a generation this build can read is swapped in; the first one is never served half-built",
+          arguments: StoreKind.tested)
+    func notReadyUntilBuilt(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind, projections: RegisterProjections.all + [PeopleV2()]) { fixture in
+            let tenant = Events.tenant()
+            var generator = HistoryGenerator(registry: fixture.registry, tenant: tenant, configuration: try ProjectionEngineTests.configuration(tenant), seed: 31)
+            for operation in 0..<30 { try await generator.run(operation * 7_877) }
+            let people = PeopleProjection()
+            let query = ReadModelQuery(people, PeopleProjection.people)
+            await #expect(throws: ProjectionError.self) { _ = try await fixture.readModels.read([query], tenant: tenant) }
+
+            // The first build is a rebuild like any other: killed half-way, nothing is served yet.
+            let engine = fixture.engine(batchSize: 2)
+            let killed = Task {
+                try await engine.rebuild(people, tenant: tenant) { _ in withUnsafeCurrentTask { $0?.cancel() } }
+            }
+            _ = try? await killed.value
+            do {
+                _ = try await fixture.readModels.read([query], tenant: tenant)
+                Issue.record("a half-built first generation was served")
+            } catch let error as ProjectionError {
+                #expect(error.code == .notReady)
+            }
+            #expect(try await engine.rebuild(people, tenant: tenant) == .reached(try await fixture.log.store.head(of: tenant).position))
+            #expect(try await fixture.readModels.read([query], tenant: tenant)[0].count == generator.children.count + generator.guardians.count)
+
+            // A v2 whose queries cannot read v1 tables is not ready while v1 is active; one that can, reads v1.
+            await #expect(throws: ProjectionError.self) { _ = try await fixture.readModels.read([ReadModelQuery(PeopleV2(), PeopleProjection.people)], tenant: tenant) }
+            #expect(try await fixture.readModels.read([ReadModelQuery(PeopleV2ReadingV1(), PeopleProjection.people)], tenant: tenant)[0].count > 0)
+        }
+    }
+}

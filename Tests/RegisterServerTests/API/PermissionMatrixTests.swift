@@ -18,6 +18,8 @@ struct PermissionMatrixTests {
         let expected: [String: HTTPResponse.Status]
         /// Whether a success uses the child's personal data (and so must leave an access-log entry).
         let usesPersonalData: Bool
+        /// Whether it answers from the read models (the test waits until they have the new child).
+        var readModel = false
     }
 
     static let users = ["admin", "director", "staff", "staff-other", "billing", "dpo", "registry"]
@@ -61,6 +63,18 @@ struct PermissionMatrixTests {
              expected: expect(.ok, allowed: ["dpo"]), usesPersonalData: true),
         Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: Set(users), otherUnit: .ok), usesPersonalData: false),
+        Case(name: "a unit's roster", method: .get, path: { _, _ in "units/\(APIFixture.unit)/roster?date=2026-11-24" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing"]), usesPersonalData: true, readModel: true),
+        Case(name: "a unit's attendance", method: .get, path: { _, _ in "units/\(APIFixture.unit)/attendance?month=2026-11" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing"]), usesPersonalData: true, readModel: true),
+        Case(name: "a unit's occupancy", method: .get, path: { _, _ in "units/\(APIFixture.unit)/occupancy?from=2026-11-23&to=2026-11-24" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing"]), usesPersonalData: false, readModel: true),
+        Case(name: "statistics", method: .get, path: { _, _ in "statistics?from=2026-01-01&to=2026-12-31" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["director"]), usesPersonalData: false, readModel: true),
+        Case(name: "consents in force", method: .get, path: { _, _ in "consents" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["director"]), usesPersonalData: false, readModel: true),
+        Case(name: "a child's overview from the read models", method: .get, path: { child, _ in "children/\(child)/overview" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing"], otherUnit: .notFound), usesPersonalData: true, readModel: true),
     ]
 
     @Test("each role gets exactly what its permissions allow; refusals write nothing; successes leave access-log entries", arguments: Backend.tested)
@@ -79,6 +93,7 @@ struct PermissionMatrixTests {
                     seed += 1
                     let (child, guardian) = try await api.placedChild(seed)
                     let placement = try #require(try await api.registry.person(child, in: api.tenant).placements.first).id
+                    if testCase.readModel { try await api.projectionsCaughtUp() }
                     let before = try await api.heads()
                     let answer = try await api.request(testCase.method, "/v1/tenants/\(api.tenant)/\(testCase.path(child, placement))",
                                                        token: tokens[user], json: testCase.body(seed, guardian))

@@ -44,6 +44,11 @@ struct ReadModelAPITests {
             #expect(try await api.request(.get, path, token: try await api.signIn("registry")).status == .forbidden)
             #expect(try await api.request(.get, path, token: try await api.signIn("staff-other")).status == .forbidden)
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/units/no-such-unit/roster", token: staff).status == .notFound)
+            // Unit staff reach back 60 days, as they do for each child; the director (tenant-wide) reaches any date.
+            let longAgo = "/v1/tenants/\(api.tenant)/units/\(APIFixture.unit)/roster?date=2019-01-01"
+            #expect(try await api.request(.get, longAgo, token: staff).status == .forbidden)
+            #expect(try await api.request(.get, longAgo, token: try await api.signIn("director")).status == .ok)
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/units/\(APIFixture.unit)/attendance?month=2026-08", token: staff).status == .forbidden)
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/units/\(APIFixture.unit)/roster?date=24.11.2026", token: staff).field == "date")
 
             // Logged before the answer: the child and the guardian shown, nobody else.
@@ -176,7 +181,7 @@ struct ReadModelAPITests {
             #expect(try await api.request(.post, "/v1/platform/projections/rebuild", token: operatorToken, json: ["tenant": "nope"]).field == "tenant")
 
             let metrics = try await api.request(.get, "/metrics")
-            #expect(metrics.text.contains("register_projection_lag_events{tenant=\"\(api.tenant)\",projection=\"people\"} 0"))
+            #expect(metrics.text.contains("register_projection_lag_events{tenant=\"\(api.tenant)\",projection=\"people\",role=\"active\"} 0"))
         }
     }
 }
