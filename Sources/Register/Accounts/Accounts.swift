@@ -198,7 +198,12 @@ public struct Accounts: Sendable {
                            configuration: TenantConfiguration?, in tenant: TenantID, by metadata: EventMetadata) async throws -> (id: UUID, token: String) {
         let label = try Check.text(label, field: "label", limit: 100)
         try Self.check(roles, configuration: configuration, tenant: tenant)
-        if let partner { _ = try Check.code(partner, field: "partner") }
+        if let partner {
+            _ = try Check.code(partner, field: "partner")
+            if let configuration, FeedReader.Partner(partner, in: configuration) == nil {
+                throw DomainError.invalid("partner", "partner names no recipient with a feed in the tenant's configuration")
+            }
+        }
         guard !roles.isEmpty || partner != nil else { throw DomainError.invalid("roles", "a token needs at least one role or a partner") }
         let id = UUID()
         var generator = SystemRandomNumberGenerator()

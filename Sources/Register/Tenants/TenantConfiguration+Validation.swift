@@ -67,7 +67,7 @@ extension TenantConfiguration {
         if registers.isEmpty { issues.add([.key("registers")], "a tenant keeps at least one register") }
         issues.unique(registers.map(\.id), at: [.key("registers")], field: "id")
         for (index, register) in registers.enumerated() {
-            issues.register(register, at: [.key("registers"), .index(index)])
+            issues.register(register, at: [.key("registers"), .index(index)], units: Set(units.map(\.code)))
         }
         if roles.isEmpty { issues.add([.key("roles")], "define the tenant's roles") }
         issues.unique(roles.map(\.id), at: [.key("roles")], field: "id")
@@ -139,7 +139,7 @@ private struct IssueList {
         }
     }
 
-    mutating func register(_ register: RegisterDefinition, at path: Path) {
+    mutating func register(_ register: RegisterDefinition, at path: Path, units knownUnits: Set<String>) {
         slug(register.id, at: path + [.key("id")])
         text(register.name, at: path + [.key("name")])
         for (field, count) in [("purposes", register.purposes.count), ("legalBases", register.legalBases.count),
@@ -149,6 +149,21 @@ private struct IssueList {
         }
         unique(register.dataCategories.map(\.id), at: path + [.key("dataCategories")], field: "id")
         unique(register.recipients.map(\.id), at: path + [.key("recipients")], field: "id")
+        for (index, recipient) in register.recipients.enumerated() {
+            guard let feed = recipient.feed else { continue }
+            let at = path + [.key("recipients"), .index(index), .key("feed")]
+            for type in feed.events where !FeedField.eventTypes.contains(type) {
+                add(at + [.key("events")], "\(type) is not an event a feed carries (\(FeedField.eventTypes.sorted().joined(separator: ", ")))")
+            }
+            if feed.events.isEmpty { add(at + [.key("events")], "a feed carries at least one event type") }
+            if feed.fields.isEmpty { add(at + [.key("fields")], "a feed carries at least one field") }
+            if recipient.requiresConsent == true, feed.consentPurpose == nil {
+                add(at + [.key("consentPurpose")], "a recipient that depends on consent names the consent purpose its feed depends on (O8)")
+            }
+            for unit in feed.units ?? [] where !knownUnits.contains(unit) {
+                add(at + [.key("units")], "\(unit) is not one of the tenant's units")
+            }
+        }
         for (index, recipient) in register.recipients.enumerated() where recipient.legalBasis == nil && recipient.requiresConsent != true {
             add(path + [.key("recipients"), .index(index)], "a recipient needs a legal basis, or requiresConsent: true (O7)")
         }

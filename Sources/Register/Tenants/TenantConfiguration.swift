@@ -158,6 +158,54 @@ public struct Recipient: Codable, Sendable, Hashable {
     /// True when disclosure needs the subject's (or guardian's) consent.
     public var requiresConsent: Bool?
     public var purpose: LocalizedText
+    /// The event feed this recipient reads (`GET /v1/tenants/{tenant}/feeds/{id}`), if it reads one.
+    public var feed: FeedDefinition?
+}
+
+/// What a recipient's feed carries: which events, which of their fields, about whom (docs/feeds.md).
+/// Nothing else leaves: an item is built from the listed fields of the event, never the stored payload.
+public struct FeedDefinition: Codable, Sendable, Hashable {
+    /// The event types it receives (those in `FeedField.eventTypes`).
+    public var events: [String]
+    /// The fields it receives, where the events have them.
+    public var fields: [FeedField]
+    /// Only children placed (at any time) in these units, as a service-voucher producer; every subject when absent.
+    public var units: [String]?
+    /// The consent each subject's data depends on, for a recipient with `requiresConsent`: while none is in force, nothing
+    /// of that subject leaves, older events not yet fetched included.
+    public var consentPurpose: String?
+    /// Whether the recipient is entitled to the protected fields (address, home municipality, phone, e-mail) of
+    /// people under a non-disclosure order; without it they never leave.
+    public var protectedData: Bool?
+
+    public init(events: [String], fields: [FeedField], units: [String]? = nil, consentPurpose: String? = nil, protectedData: Bool? = nil) {
+        self.events = events
+        self.fields = fields
+        self.units = units
+        self.consentPurpose = consentPurpose
+        self.protectedData = protectedData
+    }
+}
+
+/// A field a feed item can carry.
+public enum FeedField: String, Codable, Sendable, Hashable, CaseIterable {
+    // People (PersonRegistered, PersonDetailsChanged)
+    case kind, name, identityCode, birthDate, address, homeMunicipality, motherTongue, serviceLanguage, phone, email
+    // Placements (PlacementMade, PlacementEnded, ServiceNeedChanged)
+    case placement, unit, arrangement, start, end, serviceNeed
+    // Attendance (CareTimeBooked, ArrivalRecorded, DepartureRecorded, AbsenceMarked)
+    case date, time, absence
+    // Consents (ConsentGiven, ConsentWithdrawn)
+    case purpose
+
+    /// The fields a non-disclosure order protects.
+    public static let protected: Set<FeedField> = [.address, .homeMunicipality, .phone, .email]
+
+    /// The event types a feed can carry.
+    public static let eventTypes: Set<String> = [
+        "PersonRegistered", "PersonDetailsChanged", "PlacementMade", "PlacementEnded", "ServiceNeedChanged",
+        "CareTimeBooked", "ArrivalRecorded", "DepartureRecorded", "AbsenceMarked", "ConsentGiven", "ConsentWithdrawn",
+    ]
 }
 
 /// How long one class of documents is kept, from which event, and what happens then.

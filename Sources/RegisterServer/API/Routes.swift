@@ -124,6 +124,7 @@ extension RegisterAPI {
         addPeopleRoutes(v1.group("tenants/:tenant"))
         addChildRoutes(v1.group("tenants/:tenant/children/:person"))
         addReadModelRoutes(v1.group("tenants/:tenant"))
+        addFeedRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
     }

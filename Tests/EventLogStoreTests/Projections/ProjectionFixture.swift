@@ -87,7 +87,7 @@ struct HistoryGenerator {
     let tenant: TenantID
     let configuration: TenantConfiguration
     static let metadata = EventMetadata(actor: try! Actor(userID: "u-generator", role: "director"))
-    static let units = ["paivakoti-esimerkki", "perhepaivahoito-esimerkki"]
+    static let units = ["paivakoti-esimerkki", "perhepaivahoito-esimerkki", "yksityinen-paivakoti-esimerkki"]
     static let start = try! LocalDate("2026-08-01")
 
     var children: [PersonID] = []
@@ -128,8 +128,9 @@ struct HistoryGenerator {
                 let start = Self.start.adding(days: pick % 60)
                 let end: LocalDate? = pick % 3 == 0 ? start.adding(days: 20 + pick % 40) : nil
                 let child = children[pick % children.count]
-                let unit = Self.units[pick % 2]
-                let id = try await registry.place(child, unit: unit, arrangement: pick % 5 == 0 ? .purchasedService : .municipal, start: start, end: end,
+                let unit = Self.units[pick % 3]
+                let arrangement: Arrangement = unit == "yksityinen-paivakoti-esimerkki" ? .serviceVoucher : pick % 5 == 0 ? .purchasedService : .municipal
+                let id = try await registry.place(child, unit: unit, arrangement: arrangement, start: start, end: end,
                                                   serviceNeed: ServiceNeed(hoursPerWeek: 20 + pick % 20), configuration: configuration, in: tenant, by: Self.metadata)
                 placements.append((child, id, unit, start))
             case 5 where !placements.isEmpty:

@@ -1,0 +1,85 @@
+import EventLog
+import Foundation
+
+/// A hand-over of personal data, recorded in the tenant's log before the data leaves (O10, O14): to whom, on what
+/// basis, about whom, which fields, and the position and hash of every event whose data left. On the stream
+/// `disclosure/<recipient>`. No personal data in it: subjects are ids, fields are names.
+public struct DataDisclosed: RegisterEvent {
+    public static let eventType = "DataDisclosed"
+    /// The recipient's id in the tenant file.
+    public var recipient: String
+    /// The register whose regular recipient it is.
+    public var register: String
+    /// How it left: `feed` (a page of the recipient's event feed).
+    public var channel: String
+    /// The statute the disclosure rests on, or nil when it rests on consent.
+    public var legalBasis: String?
+    /// The consent purpose each subject's data depended on, for a recipient that depends on consent.
+    public var consentPurpose: String?
+    public var subjects: [PersonID]
+    /// Every field that left in this hand-over (each event lists its own).
+    public var fields: [FeedField]
+    public var events: [DisclosedEvent]
+}
+
+/// One event whose data left, as the log holds it.
+public struct DisclosedEvent: Codable, Sendable, Hashable {
+    public var position: Int64
+    /// The event's hash (hex): the disclosure names exactly the event the chain verifies.
+    public var hash: String
+    public var eventType: String
+    public var subject: PersonID
+    /// The fields of this event that left (after scope, consent and non-disclosure rules).
+    public var fields: [FeedField]
+}
+
+public enum DisclosureStreams {
+    public static func recipient(_ id: String) -> StreamRef { StreamRef(uncheckedType: "disclosure", id: id) }
+}
+
+/// An opaque, stable position in a feed: the log position everything up to which the feed has covered.
+public struct FeedCursor: Sendable, Hashable {
+    public let position: LogPosition
+
+    public init(_ position: LogPosition) { self.position = position }
+
+    /// `f1` and the position, base64url-encoded: opaque to partners, stable across restarts and stores.
+    public var text: String { Data("f1:\(position.rawValue)".utf8).base64URLEncoded }
+
+    public init?(text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard text.count <= 40, let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8),
+              decoded.hasPrefix("f1:"), let value = Int64(decoded.dropFirst(3)), value >= 0 else { return nil }
+        position = LogPosition(value)
+    }
+}
+
+/// A value in a feed item.
+public indirect enum FeedValue: Encodable, Sendable, Hashable {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+    case object([String: FeedValue])
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+/// One event as a feed carries it: only the recipient's fields, opened, never the stored payload.
+public struct FeedItem: Encodable, Sendable, Hashable {
+    public let cursor: String
+    public let position: Int64
+    public let type: String
+    public let recordedAt: String
+    /// The person the event is about (a child, for placements and attendance).
+    public let subject: String
+    public let data: [String: FeedValue]
+}

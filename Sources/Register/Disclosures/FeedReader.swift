@@ -1,0 +1,182 @@
+import EventLog
+import Foundation
+
+/// Builds a recipient's feed pages from the log, and records each page that carries personal data as a disclosure
+/// before it is handed over.
+///
+/// Rules, applied at delivery time (so they hold for older events not yet fetched too):
+/// - only the recipient's event types and fields; items are built from the opened event, never its payload;
+/// - a unit-scoped feed (`units`) carries only children with a placement in those units;
+/// - a consent-dependent feed carries a subject's events only while the consent is in force (O8);
+/// - protected fields of a person under a non-disclosure order leave only to a recipient entitled to them (O15);
+/// - nothing of an erased subject leaves.
+public struct FeedReader: Sendable {
+    public let registry: Registry
+    var store: any EventStore { registry.store }
+    var keyRing: KeyRing { registry.keyRing }
+
+    public init(registry: Registry) { self.registry = registry }
+
+    public struct Page: Sendable {
+        public let items: [FeedItem]
+        /// Where the next page starts: past every event this page covered, delivered or not.
+        public let next: FeedCursor
+        /// The disclosure recorded for this page, when it carried anything.
+        public let disclosure: LogPosition?
+    }
+
+    /// A recipient with a feed, from the tenant's configuration.
+    public struct Partner: Sendable {
+        public let recipient: Recipient
+        public let register: RegisterDefinition
+        public var feed: FeedDefinition { recipient.feed! }
+
+        public init?(_ id: String, in configuration: TenantConfiguration) {
+            for register in configuration.registers {
+                if let recipient = register.recipients.first(where: { $0.id == id && $0.feed != nil }) {
+                    self.recipient = recipient
+                    self.register = register
+                    return
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The next page after `cursor`: at most `limit` items, scanning at most up to the head as it is now.
+    public func page(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
+        let feed = partner.feed
+        let filter = EventFilter(eventTypes: Set(feed.events))
+        let head = try await store.head(of: tenant).position
+        var position = cursor.position
+        var items: [FeedItem] = []
+        var disclosed: [DisclosedEvent] = []
+        var records: [PersonID: PersonRecord?] = [:]
+        while items.count < limit, position < head {
+            let upper = LogPosition(min(head.rawValue, position.rawValue + 10_000))
+            let wanted = limit - items.count
+            let events = try await store.read(tenant, after: position, through: upper, limit: wanted, filter: filter)
+            for event in events {
+                position = event.position
+                guard let subject = Self.subject(of: event) else { continue }
+                if records[subject] == nil { records[subject] = try await record(subject, in: tenant) }
+                guard let record = records[subject] ?? nil, allows(feed, record) else { continue }
+                guard let data = try await data(of: event, for: feed, record: record), !data.isEmpty else { continue }
+                items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
+                                      recordedAt: event.recordedAt.description, subject: subject.description, data: data))
+                disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
+                                                fields: feed.fields.filter { data[$0.rawValue] != nil }))
+            }
+            if events.count < wanted { position = upper }
+        }
+        guard !items.isEmpty else { return Page(items: [], next: FeedCursor(position), disclosure: nil) }
+        let subjects = Array(Set(disclosed.map(\.subject))).sorted { $0.description < $1.description }
+        let fields = feed.fields.filter { field in items.contains { $0.data[field.rawValue] != nil } }
+        let recorded = DataDisclosed(recipient: partner.recipient.id, register: partner.register.id, channel: "feed",
+                                     legalBasis: partner.recipient.legalBasis, consentPurpose: feed.consentPurpose,
+                                     subjects: subjects, fields: fields, events: disclosed)
+        let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
+                                                           subjects: subjects, payload: try JSONEncoder().encode(recorded))],
+                                             to: tenant, metadata: metadata)
+        return Page(items: items, next: FeedCursor(position), disclosure: result.positions.first)
+    }
+
+    /// Whose event it is: the person of a person stream, the child of an attendance stream.
+    static func subject(of event: RecordedEvent) -> PersonID? {
+        switch event.stream.type {
+        case "person": return try? PersonID(event.stream.id)
+        case "attendance": return event.stream.id.split(separator: ".").first.flatMap { try? PersonID(String($0)) }
+        default: return nil
+        }
+    }
+
+    func record(_ subject: PersonID, in tenant: TenantID) async throws -> PersonRecord? {
+        do {
+            return try await registry.person(subject, in: tenant)
+        } catch let error as DomainError where error.kind == .notFound {
+            return nil
+        }
+    }
+
+    /// Whether the feed may carry this person's data now: in scope, consent in force, not erased.
+    func allows(_ feed: FeedDefinition, _ record: PersonRecord) -> Bool {
+        if record.isErased { return false }
+        if let units = feed.units {
+            guard record.kind == .child, record.placements.contains(where: { units.contains($0.unit) }) else { return false }
+        }
+        if let purpose = feed.consentPurpose, record.consents[purpose]?.inForce != true { return false }
+        return true
+    }
+
+    /// The item's data: the feed's fields that the event has, opened; protected fields only where allowed.
+    func data(of event: RecordedEvent, for feed: FeedDefinition, record: PersonRecord) async throws -> [String: FeedValue]? {
+        var data: [String: FeedValue] = [:]
+        let decoder = JSONDecoder()
+        func details(_ kind: PersonKind?, _ name: PersonName?, _ identityCode: String?, _ birthDate: LocalDate?, _ address: PostalAddress?,
+                     _ municipality: MunicipalityCode?, _ motherTongue: String?, _ serviceLanguage: String?, _ phone: String?, _ email: String?) {
+            if let kind { data["kind"] = .string(kind.rawValue) }
+            if let name { data["name"] = .object(["first": .string(name.first), "last": .string(name.last)]) }
+            if let identityCode { data["identityCode"] = .string(identityCode) }
+            if let birthDate { data["birthDate"] = .string(birthDate.description) }
+            if let address {
+                data["address"] = .object(["street": .string(address.street), "postalCode": .string(address.postalCode), "city": .string(address.city)])
+            }
+            if let municipality { data["homeMunicipality"] = .string(municipality.description) }
+            if let motherTongue { data["motherTongue"] = .string(motherTongue) }
+            if let serviceLanguage { data["serviceLanguage"] = .string(serviceLanguage) }
+            if let phone { data["phone"] = .string(phone) }
+            if let email { data["email"] = .string(email) }
+        }
+        switch event.eventType {
+        case PersonRegistered.eventType:
+            let registered = try await keyRing.open(PersonRegistered.self, from: event)
+            guard let d = registered.details.value else { return nil }
+            details(registered.kind, d.name, d.identityCode, d.birthDate, d.address, d.homeMunicipality, d.motherTongue, d.serviceLanguage, d.phone, d.email)
+        case PersonDetailsChanged.eventType:
+            let changed = try await keyRing.open(PersonDetailsChanged.self, from: event)
+            guard let p = changed.change.value else { return nil }
+            details(nil, p.name, nil, nil, p.address, p.homeMunicipality, p.motherTongue, p.serviceLanguage, p.phone, p.email)
+        case PlacementMade.eventType:
+            let made = try decoder.decode(PlacementMade.self, from: event.payload)
+            data["placement"] = .string(made.placement.lowercasedString)
+            data["unit"] = .string(made.unit)
+            data["arrangement"] = .string(made.arrangement.rawValue)
+            data["start"] = .string(made.start.description)
+            if let end = made.end { data["end"] = .string(end.description) }
+            data["serviceNeed"] = .object(["hoursPerWeek": .int(made.serviceNeed.hoursPerWeek), "shiftCare": .bool(made.serviceNeed.shiftCare)])
+        case PlacementEnded.eventType:
+            let ended = try decoder.decode(PlacementEnded.self, from: event.payload)
+            data["placement"] = .string(ended.placement.lowercasedString)
+            data["end"] = .string(ended.end.description)
+        case ServiceNeedChanged.eventType:
+            let changed = try decoder.decode(ServiceNeedChanged.self, from: event.payload)
+            data["placement"] = .string(changed.placement.lowercasedString)
+            data["serviceNeed"] = .object(["from": .string(changed.from.description), "hoursPerWeek": .int(changed.serviceNeed.hoursPerWeek),
+                                           "shiftCare": .bool(changed.serviceNeed.shiftCare)])
+        case CareTimeBooked.eventType:
+            let booked = try decoder.decode(CareTimeBooked.self, from: event.payload)
+            data["date"] = .string(booked.date.description)
+            data["time"] = .object(["start": .string(booked.start.description), "end": .string(booked.end.description)])
+        case ArrivalRecorded.eventType, DepartureRecorded.eventType:
+            let mark = try decoder.decode(ArrivalRecorded.self, from: event.payload)
+            data["date"] = .string(mark.date.description)
+            data["time"] = .string(mark.time.description)
+            data["unit"] = .string(mark.unit)
+        case AbsenceMarked.eventType:
+            let absence = try decoder.decode(AbsenceMarked.self, from: event.payload)
+            data["date"] = .string(absence.date.description)
+            data["absence"] = .string(absence.kind.rawValue)
+        case ConsentGiven.eventType:
+            data["purpose"] = .string(try decoder.decode(ConsentGiven.self, from: event.payload).purpose)
+        case ConsentWithdrawn.eventType:
+            data["purpose"] = .string(try decoder.decode(ConsentWithdrawn.self, from: event.payload).purpose)
+        default:
+            return nil
+        }
+        var allowed = Set(feed.fields.map(\.rawValue))
+        if record.nonDisclosure && feed.protectedData != true {
+            allowed.subtract(FeedField.protected.map(\.rawValue))
+        }
+        return data.filter { allowed.contains($0.key) }
+    }
+}

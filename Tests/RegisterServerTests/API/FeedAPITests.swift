@@ -1,0 +1,185 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Register
+import RegisterServer
+import TestSupport
+import Testing
+
+/// Partners' feeds over HTTP: cursors, scope, fields, consent, non-disclosure, long polls, and a disclosure recorded
+/// for every event that leaves.
+@Suite("HTTP API: partner feeds and disclosures")
+struct FeedAPITests {
+    static func partnerToken(_ api: APIFixture, _ partner: String, tenant: TenantID? = nil) async throws -> String {
+        let tenant = tenant ?? api.tenant
+        let accounts = Accounts(store: api.storage.store, keyRing: api.storage.keyRing)
+        return try await accounts.issueToken(label: "\(partner) integration", roles: [], partner: partner,
+                                             configuration: try await api.configuration(tenant), in: tenant, by: api.metadata).token
+    }
+
+    /// Every item of a partner's feed from the start, page by page.
+    static func readAll(_ api: APIFixture, _ partner: String, token: String, limit: Int = 3) async throws -> [[String: Any]] {
+        var items: [[String: Any]] = []
+        var after: String?
+        for _ in 0..<100 {
+            let answer = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/\(partner)?limit=\(limit)" + (after.map { "&after=\($0)" } ?? ""), token: token)
+            #expect(answer.status == .ok, "\(answer.text)")
+            let page = try #require(answer.json["items"] as? [[String: Any]])
+            if page.isEmpty { return items }
+            #expect(page.count <= limit)
+            items += page
+            after = try #require(answer.json["next"] as? String)
+        }
+        Issue.record("the feed did not end")
+        return items
+    }
+
+    static func disclosures(_ api: APIFixture, _ partner: String) async throws -> [DataDisclosed] {
+        try await api.storage.store.readStream(DisclosureStreams.recipient(partner), of: api.tenant).map { try JSONDecoder().decode(DataDisclosed.self, from: $0.payload) }
+    }
+
+    @Test("a partner pages through its feed; every event that left is in exactly one disclosure with its hash; no other token opens the feed",
+          arguments: Backend.tested)
+    func pagesAndDisclosures(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (first, _) = try await api.placedChild(1)
+            let (second, _) = try await api.placedChild(2)
+            let varda = try await Self.partnerToken(api, "varda")
+            let items = try await Self.readAll(api, "varda", token: varda)
+            let types = items.compactMap { $0["type"] as? String }
+            #expect(types.filter { $0 == "PlacementMade" }.count == 2 && types.filter { $0 == "PersonRegistered" }.count == 4)
+            let positions = items.compactMap { $0["position"] as? Int }
+            #expect(positions == positions.sorted() && Set(positions).count == positions.count, "in log order, each once")
+            let allowed = Set(["kind", "identityCode", "name", "birthDate", "homeMunicipality", "motherTongue", "placement", "unit", "arrangement", "start", "end", "serviceNeed"])
+            for item in items {
+                let keys = Set((item["data"] as? [String: Any] ?? [:]).keys)
+                #expect(keys.isSubset(of: allowed), "only VARDA's fields: \(keys)")
+            }
+            #expect(!items.contains { ($0["data"] as? [String: Any])?["phone"] != nil }, "a field the feed does not list never leaves")
+            #expect(Set(items.compactMap { $0["subject"] as? String }).isSuperset(of: [first.description, second.description]))
+
+            // Provenance: every delivered event in exactly one disclosure, with the hash the log holds.
+            let disclosures = try await Self.disclosures(api, "varda")
+            let disclosed = disclosures.flatMap(\.events)
+            #expect(disclosed.map(\.position).sorted() == positions.map(Int64.init).sorted())
+            let logged = try await api.storage.store.read(api.tenant, after: .start, through: nil, limit: 10_000, filter: .all)
+            for event in disclosed {
+                #expect(logged.first { $0.position.rawValue == event.position }?.hash.hex == event.hash)
+            }
+            #expect(disclosures.allSatisfy { $0.legalBasis == "Varhaiskasvatuslaki 540/2018, 6 luku" && $0.channel == "feed" && $0.recipient == "varda" })
+
+            // Only VARDA's token opens VARDA's feed of this tenant.
+            let school = try await Self.partnerToken(api, "school")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda", token: school).status == .notFound)
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda", token: try await api.signIn("director")).status == .notFound)
+            let otherTenants = try await Self.partnerToken(api, "varda", tenant: api.other)
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda", token: otherTenants).status == .notFound)
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(first)", token: varda).status == .forbidden, "a partner token reads feeds only")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?after=garbage", token: varda).field == "after")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?limit=0", token: varda).field == "limit")
+            // A token for a partner the configuration does not give a feed is refused at issue.
+            await #expect(throws: DomainError.self) { _ = try await Self.partnerToken(api, "thl") }
+        }
+    }
+
+    @Test("consent: the school gets a child's data only while the consent is in force, older events not yet fetched included",
+          arguments: Backend.tested)
+    func consentGatesDelivery(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (consented, guardian) = try await api.placedChild(3)
+            let (other, _) = try await api.placedChild(4)
+            try await api.registry.giveConsent("school-disclosure", for: consented, givenBy: guardian, in: api.tenant, by: api.metadata)
+            let school = try await Self.partnerToken(api, "school")
+            let items = try await Self.readAll(api, "school", token: school)
+            #expect(Set(items.compactMap { $0["subject"] as? String }) == [consented.description], "only the child whose guardian consented")
+            #expect(!items.contains { $0["subject"] as? String == other.description })
+
+            try await api.registry.withdrawConsent("school-disclosure", for: consented, withdrawnBy: guardian, in: api.tenant, by: api.metadata)
+            #expect(try await Self.readAll(api, "school", token: school).isEmpty, "after the withdrawal nothing of the child leaves, not even older events")
+        }
+    }
+
+    @Test("non-disclosure orders: protected fields never leave to a partner not entitled to them", arguments: Backend.tested)
+    func protectedFieldsStay(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            func child(_ seed: Int, protected: Bool) async throws -> PersonID {
+                try await api.registry.register(.child, details: PersonDetails(
+                    identityCode: IdentityCodes.testCode(seed: seed), name: PersonName(first: "Suojattu\(seed)", last: "Lapsi"),
+                    homeMunicipality: try MunicipalityCode("091"), motherTongue: "fi"), nonDisclosure: protected, source: .client, in: api.tenant, by: api.metadata)
+            }
+            let protectedChild = try await child(5, protected: true)
+            let openChild = try await child(6, protected: false)
+            let items = try await Self.readAll(api, "varda", token: try await Self.partnerToken(api, "varda"))
+            let byChild = Dictionary(grouping: items) { $0["subject"] as? String ?? "" }
+            let protectedData = try #require(byChild[protectedChild.description]?.first?["data"] as? [String: Any])
+            let openData = try #require(byChild[openChild.description]?.first?["data"] as? [String: Any])
+            #expect(protectedData["homeMunicipality"] == nil && protectedData["name"] != nil)
+            #expect(openData["homeMunicipality"] as? String == "091")
+            // The provenance says the same: what left of each event.
+            let disclosed = try await Self.disclosures(api, "varda").flatMap(\.events)
+            let protectedFields = try #require(disclosed.first { $0.subject == protectedChild && $0.eventType == "PersonRegistered" }).fields
+            #expect(!protectedFields.contains(.homeMunicipality) && protectedFields.contains(.name))
+            #expect(try #require(disclosed.first { $0.subject == openChild }).fields.contains(.homeMunicipality))
+        }
+    }
+
+    @Test("a producer's feed carries only the children placed with it", arguments: Backend.tested)
+    func unitScope(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let voucherUnit = "yksityinen-paivakoti-esimerkki"
+            let (elsewhere, _) = try await api.placedChild(7)
+            let placed = try await api.registry.register(.child, details: PersonDetails(identityCode: IdentityCodes.testCode(seed: 8),
+                                                                                       name: PersonName(first: "Seteli", last: "Lapsi")),
+                                                         source: .client, in: api.tenant, by: api.metadata)
+            _ = try await api.registry.place(placed, unit: voucherUnit, arrangement: .serviceVoucher, start: try LocalDate("2026-09-01"), end: nil,
+                                             serviceNeed: ServiceNeed(hoursPerWeek: 30), configuration: try await api.configuration(), in: api.tenant, by: api.metadata)
+            try await api.registry.recordArrival(of: placed, on: try LocalDate("2026-11-23"), at: try LocalTime("08:00"), unit: voucherUnit,
+                                                 in: api.tenant, by: api.metadata)
+            let items = try await Self.readAll(api, "voucher-producers", token: try await Self.partnerToken(api, "voucher-producers"), limit: 50)
+            #expect(Set(items.compactMap { $0["subject"] as? String }) == [placed.description])
+            #expect(!items.contains { $0["subject"] as? String == elsewhere.description })
+            #expect(Set(items.compactMap { $0["type"] as? String }) == ["PersonRegistered", "PlacementMade", "ArrivalRecorded"])
+        }
+    }
+
+    @Test("a long poll answers as soon as an event arrives, and a resumed reader loses nothing", arguments: Backend.tested)
+    func longPollAndResume(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            _ = try await api.placedChild(9)
+            let varda = try await Self.partnerToken(api, "varda")
+            let first = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?limit=1000", token: varda)
+            let cursor = try #require(first.json["next"] as? String)
+            let before = (first.json["items"] as? [[String: Any]])?.count ?? 0
+            #expect(before == 3)
+
+            let started = ContinuousClock.now
+            async let polled = api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?after=\(cursor)&wait=10", token: varda)
+            try await Task.sleep(for: .milliseconds(300))
+            let (added, _) = try await api.placedChild(10)
+            let answer = try await polled
+            let waited = ContinuousClock.now - started
+            let items = try #require(answer.json["items"] as? [[String: Any]])
+            #expect(!items.isEmpty && items.allSatisfy { ($0["position"] as? Int ?? 0) > 0 })
+            #expect(items.contains { $0["subject"] as? String == added.description })
+            #expect(waited < .seconds(8), "answered when the event arrived, not at the end of the wait")
+
+            // Resuming from the long poll's cursor loses nothing: the rest of the new child's events follow, once each.
+            var seen = items
+            var next = try #require(answer.json["next"] as? String)
+            for _ in 0..<10 {
+                let page = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?after=\(next)", token: varda)
+                let pageItems = try #require(page.json["items"] as? [[String: Any]])
+                next = try #require(page.json["next"] as? String)
+                if pageItems.isEmpty { break }
+                seen += pageItems
+            }
+            #expect(seen.filter { $0["subject"] as? String == added.description }.compactMap { $0["type"] as? String }.sorted() == ["PersonRegistered", "PlacementMade"])
+            let positions = seen.compactMap { $0["position"] as? Int }
+            #expect(Set(positions).count == positions.count && positions == positions.sorted())
+            let quiet = ContinuousClock.now
+            let empty = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?after=\(next)&wait=1", token: varda)
+            #expect((empty.json["items"] as? [[String: Any]])?.isEmpty == true, "a long poll with nothing new ends empty after its wait")
+            #expect(ContinuousClock.now - quiet >= .milliseconds(900))
+        }
+    }
+}
