@@ -1,9 +1,10 @@
 import EventLog
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Register
 
-// Partners' event feeds: a page of items after a cursor, optionally long-polled. Only a partner token of this tenant
+// Partners' event feeds: a page of items after a cursor, optionally long-polled, or the same as Server-Sent Events. Only a partner token of this tenant
 // and this partner opens a feed; every page that carries personal data is recorded as a disclosure in the tenant's
 // log before it is answered (FeedReader).
 
@@ -35,9 +36,19 @@ extension RegisterAPI {
                 cursor = parsed
             }
             let limit = try integerParameter(query.get("limit").map { String($0) }, name: "limit", range: 1...Self.feedPageLimit) ?? 100
-            let wait = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 0...Self.feedLongestWait) ?? 0
             let reader = FeedReader(registry: registry)
             let metadata = EventMetadata(actor: principal.actor, correlationID: UUID())
+            if request.headers[.accept]?.contains("text/event-stream") == true {
+                if let last = request.headers[Self.lastEventID] {
+                    guard let parsed = FeedCursor(text: last) else {
+                        throw Problem(status: .badRequest, code: "invalid-field", detail: "Last-Event-ID is an event id from this feed.", field: "Last-Event-ID")
+                    }
+                    cursor = parsed
+                }
+                let open = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 1...Self.streamLongestOpen) ?? Self.streamLongestOpen
+                return eventStream(reader: reader, partner: partner, tenant: tenant, from: cursor, limit: limit, open: .seconds(open), metadata: metadata)
+            }
+            let wait = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 0...Self.feedLongestWait) ?? 0
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
                 // Read the wake-up generation first, so an append between the scan and the wait is not missed.
@@ -51,6 +62,47 @@ extension RegisterAPI {
                 await storage.store.wakeups.wait(for: tenant, after: generation, timeout: min(remaining, .seconds(1)))
             }
         }
+    }
+
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    /// How long an event stream stays open before the server ends it (the client reconnects with Last-Event-ID).
+    static let streamLongestOpen = 300
+    static let heartbeat = Duration.seconds(15)
+
+    /// The feed as Server-Sent Events: each item an event whose id is its cursor, pages recorded as disclosures before
+    /// they are written, a comment line as heartbeat every 15 seconds, the stream ended by the server after `open`.
+    func eventStream(reader: FeedReader, partner: FeedReader.Partner, tenant: TenantID, from start: FeedCursor, limit: Int, open: Duration,
+                     metadata: EventMetadata) -> Response {
+        let wakeups = storage.store.wakeups
+        let body = ResponseBody { writer in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var cursor = start
+            let end = ContinuousClock.now + open
+            var lastWrite = ContinuousClock.now
+            try await writer.write(ByteBuffer(string: ": \(partner.recipient.id) feed\n\n"))
+            while ContinuousClock.now < end {
+                let generation = wakeups.generation(of: tenant)
+                let page = try await reader.page(for: partner, after: cursor, limit: limit, in: tenant, by: metadata)
+                cursor = page.next
+                if !page.items.isEmpty {
+                    var text = ""
+                    for item in page.items {
+                        text += "id: \(item.cursor)\nevent: \(item.type)\ndata: \(String(decoding: try encoder.encode(item), as: UTF8.self))\n\n"
+                    }
+                    try await writer.write(ByteBuffer(string: text))
+                    lastWrite = ContinuousClock.now
+                    continue
+                }
+                if ContinuousClock.now - lastWrite >= Self.heartbeat {
+                    try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                    lastWrite = ContinuousClock.now
+                }
+                await wakeups.wait(for: tenant, after: generation, timeout: max(.zero, min(.seconds(1), end - ContinuousClock.now)))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
     func integerParameter(_ text: String?, name: String, range: ClosedRange<Int>) throws -> Int? {

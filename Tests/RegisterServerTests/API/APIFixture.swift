@@ -132,8 +132,8 @@ struct APIFixture: Sendable {
     }
 
     func request(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: Any? = nil, body: Data? = nil,
-                 contentType: String = "application/json") async throws -> Answer {
-        var headers: HTTPFields = [:]
+                 contentType: String = "application/json", headers extra: HTTPFields = [:]) async throws -> Answer {
+        var headers = extra
         if let token { headers[.authorization] = "Bearer \(token)" }
         var payload: ByteBuffer?
         if let json {

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Register
 import RegisterServer
@@ -182,4 +183,59 @@ struct FeedAPITests {
             #expect(ContinuousClock.now - quiet >= .milliseconds(900))
         }
     }
+}
+
+extension FeedAPITests {
+    /// The events of a Server-Sent Events body: (id, event, data) per event; comment lines left out.
+    static func events(_ text: String) -> [(id: String, event: String, data: [String: Any])] {
+        text.components(separatedBy: "\n\n").compactMap { block in
+            var id: String?, event: String?, data: [String: Any]?
+            for line in block.split(separator: "\n") {
+                if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
+                if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
+                if line.hasPrefix("data: ") { data = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any] }
+            }
+            guard let id, let event, let data else { return nil }
+            return (id, event, data)
+        }
+    }
+
+    @Test("the feed as Server-Sent Events: items as events with their cursors as ids, live arrivals, resumable with Last-Event-ID",
+          arguments: Backend.tested)
+    func serverSentEvents(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            _ = try await api.placedChild(11)
+            let varda = try await Self.partnerToken(api, "varda")
+            let path = "/v1/tenants/\(api.tenant)/feeds/varda?wait=2"
+            let sse: HTTPFields = [.accept: "text/event-stream"]
+
+            // The stream stays open for `wait` seconds; a child placed meanwhile arrives on it.
+            async let streamed = api.request(.get, path, token: varda, headers: sse)
+            try await Task.sleep(for: .milliseconds(500))
+            let (added, _) = try await api.placedChild(12)
+            let answer = try await streamed
+            #expect(answer.status == .ok)
+            #expect(answer.contentType == "text/event-stream")
+            #expect(answer.text.hasPrefix(": varda feed"), "a comment opens the stream")
+            let events = Self.events(answer.text)
+            #expect(events.count == 6, "three events of each child: \(events.map(\.event))")
+            #expect(events.contains { $0.data["subject"] as? String == added.description && $0.event == "PlacementMade" })
+            #expect(events.allSatisfy { $0.data["cursor"] as? String == $0.id })
+
+            // Reconnecting with Last-Event-ID resumes after that event.
+            var resume = sse
+            resume[FeedAPITests.lastEventID] = events[3].id
+            let resumed = Self.events(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?wait=1", token: varda, headers: resume).text)
+            #expect(resumed.map(\.id) == events.dropFirst(4).map(\.id))
+            resume[FeedAPITests.lastEventID] = "not-a-cursor"
+            #expect(try await api.request(.get, path, token: varda, headers: resume).status == .badRequest)
+
+            // What was streamed was disclosed, each delivery once.
+            let disclosed = try await Self.disclosures(api, "varda").flatMap(\.events).map(\.position)
+            let streamedPositions = (events + resumed).compactMap { ($0.data["position"] as? Int).map(Int64.init) }
+            #expect(disclosed.sorted() == streamedPositions.sorted())
+        }
+    }
+
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }
