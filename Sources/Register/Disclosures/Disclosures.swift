@@ -83,3 +83,54 @@ public struct FeedItem: Encodable, Sendable, Hashable {
     public let subject: String
     public let data: [String: FeedValue]
 }
+
+/// A recorded disclosure, as read back from the log.
+public struct DisclosureRecord: Sendable {
+    public let position: LogPosition
+    public let recordedAt: Timestamp
+    /// Who recorded it: the partner's token for a feed page.
+    public let actor: Actor
+    public let disclosure: DataDisclosed
+}
+
+/// Reading disclosures back: a subject's, or one with the exact events behind it.
+///
+/// A subject's disclosures are found by scanning the tenant's `DataDisclosed` events (a filtered read of the log):
+/// enough for a subject's request; a read model can take over when tenants disclose millions of times.
+public struct DisclosureRecords: Sendable {
+    public let store: any EventStore
+
+    public init(store: any EventStore) { self.store = store }
+
+    /// Every disclosure that carried data of `subject`, in log order.
+    public func disclosures(of subject: PersonID, in tenant: TenantID) async throws -> [DisclosureRecord] {
+        var found: [DisclosureRecord] = []
+        var position = LogPosition.start
+        let head = try await store.head(of: tenant).position
+        let decoder = JSONDecoder()
+        while position < head {
+            let upper = LogPosition(min(head.rawValue, position.rawValue + 50_000))
+            let events = try await store.read(tenant, after: position, through: upper, limit: 5_000, filter: EventFilter(eventTypes: [DataDisclosed.eventType]))
+            for event in events where event.subjects.contains(subject) {
+                found.append(DisclosureRecord(position: event.position, recordedAt: event.recordedAt, actor: event.actor,
+                                              disclosure: try decoder.decode(DataDisclosed.self, from: event.payload)))
+            }
+            position = events.count == 5_000 ? events[events.count - 1].position : upper
+        }
+        return found
+    }
+
+    /// The disclosure at a position, with the events it names as the log holds them now; nil when there is none there.
+    public func disclosure(at position: LogPosition, in tenant: TenantID) async throws -> (DisclosureRecord, [RecordedEvent])? {
+        guard position > .start, let event = try await store.read(tenant, after: LogPosition(position.rawValue - 1), through: position, limit: 1, filter: .all).first,
+              event.eventType == DataDisclosed.eventType else { return nil }
+        let disclosure = try JSONDecoder().decode(DataDisclosed.self, from: event.payload)
+        var events: [RecordedEvent] = []
+        for disclosed in disclosure.events {
+            if let original = try await store.read(tenant, after: LogPosition(disclosed.position - 1), through: LogPosition(disclosed.position), limit: 1, filter: .all).first {
+                events.append(original)
+            }
+        }
+        return (DisclosureRecord(position: event.position, recordedAt: event.recordedAt, actor: event.actor, disclosure: disclosure), events)
+    }
+}

@@ -125,6 +125,7 @@ extension RegisterAPI {
         addChildRoutes(v1.group("tenants/:tenant/children/:person"))
         addReadModelRoutes(v1.group("tenants/:tenant"))
         addFeedRoutes(v1.group("tenants/:tenant"))
+        addDisclosureRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
     }

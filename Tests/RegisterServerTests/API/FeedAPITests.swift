@@ -239,3 +239,47 @@ extension FeedAPITests {
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }
+
+extension FeedAPITests {
+    @Test("the data-protection officer reads a subject's disclosures, one disclosure with the events behind it, and who used or received the data",
+          arguments: Backend.tested)
+    func disclosureQueries(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (child, guardian) = try await api.placedChild(13)
+            let (other, _) = try await api.placedChild(14)
+            _ = try await Self.readAll(api, "varda", token: try await Self.partnerToken(api, "varda"), limit: 100)
+            let dpo = try await api.signIn("dpo")
+            // A staff member's read, so the report has a use to show.
+            _ = try await api.request(.get, "/v1/tenants/\(api.tenant)/children/\(child)", token: try await api.signIn("staff"))
+
+            let listed = try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)/disclosures", token: dpo)
+            #expect(listed.status == .ok, "\(listed.text)")
+            let disclosures = try #require(try JSONSerialization.jsonObject(with: listed.body) as? [[String: Any]])
+            #expect(disclosures.count == 1)
+            let disclosure = try #require(disclosures.first)
+            #expect(disclosure["recipient"] as? String == "varda" && disclosure["legalBasis"] as? String == "Varhaiskasvatuslaki 540/2018, 6 luku")
+            let events = try #require(disclosure["events"] as? [[String: Any]])
+            #expect(Set(events.compactMap { $0["eventType"] as? String }) == ["PersonRegistered", "PlacementMade"])
+            #expect(events.allSatisfy { $0["subject"] as? String == child.description }, "only this subject's events")
+            #expect((disclosure["fields"] as? [String])?.contains("identityCode") == true)
+
+            let position = try #require(disclosure["position"] as? Int)
+            let one = try await api.request(.get, "/v1/tenants/\(api.tenant)/disclosures/\(position)", token: dpo)
+            #expect(one.status == .ok)
+            let behind = try #require(one.json["events"] as? [[String: Any]])
+            #expect(Set(behind.compactMap { $0["subject"] as? String }).isSuperset(of: [child.description, guardian.description, other.description]))
+            #expect(behind.allSatisfy { $0["matchesLog"] as? Bool == true }, "every event named is the one the log holds")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/disclosures/1", token: dpo).status == .notFound, "position 1 is no disclosure")
+
+            let report = try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)/data-use", token: dpo)
+            #expect(report.status == .ok)
+            #expect((report.json["uses"] as? [[String: Any]])?.contains { $0["role"] as? String == "staff" } == true)
+            #expect((report.json["disclosures"] as? [[String: Any]])?.count == 1)
+
+            let staff = try await api.signIn("staff")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)/disclosures", token: staff).status == .forbidden)
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(PersonID.random())/disclosures", token: dpo).status == .notFound)
+            #expect(try await api.storage.accessLog.entries(of: child, in: api.tenant).contains { $0.entry.resource == "person/\(child)/disclosures" })
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Register
+
+// Reading the provenance back (O10, O14): a subject's disclosures, one disclosure with the exact events behind it,
+// and the subject's report "who has used or received my data". For the data-protection officer (disclosures.read,
+// access-log.read), answering a subject's request.
+
+struct DisclosureView: Encodable {
+    var position: Int64
+    var at: String
+    var recipient: String
+    var register: String
+    var channel: String
+    var legalBasis: String?
+    var consentPurpose: String?
+    /// Who handed it over (for a feed: the partner's token).
+    var actor: String
+    var fields: [FeedField]
+    var events: [Event]
+
+    struct Event: Encodable {
+        var position: Int64
+        var hash: String
+        var eventType: String
+        var subject: String
+        var fields: [FeedField]
+        /// For one disclosure: whether the log still holds exactly this event (its hash), as the chain verifies.
+        var matchesLog: Bool?
+    }
+
+    init(_ record: DisclosureRecord, only subject: PersonID? = nil, log: [RecordedEvent]? = nil) {
+        position = record.position.rawValue
+        at = record.recordedAt.description
+        recipient = record.disclosure.recipient
+        register = record.disclosure.register
+        channel = record.disclosure.channel
+        legalBasis = record.disclosure.legalBasis
+        consentPurpose = record.disclosure.consentPurpose
+        actor = record.actor.userID
+        let events = record.disclosure.events.filter { subject == nil || $0.subject == subject }
+        fields = Array(Set(events.flatMap(\.fields))).sorted { $0.rawValue < $1.rawValue }
+        self.events = events.map { event in
+            Event(position: event.position, hash: event.hash, eventType: event.eventType, subject: event.subject.description, fields: event.fields,
+                  matchesLog: log.map { log in log.contains { $0.position.rawValue == event.position && $0.hash.hex == event.hash } })
+        }
+    }
+}
+
+struct DataUseReport: Encodable {
+    var subject: String
+    /// Uses of the data by the controller's staff and integrations (the access log).
+    var uses: [AccessLogEntryView]
+    /// Hand-overs to recipients outside the controller.
+    var disclosures: [DisclosureView]
+}
+
+extension RegisterAPI {
+    func addDisclosureRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
+        tenant.get("people/:person/disclosures") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.disclosuresRead)
+            let id = try personID(context)
+            guard (try? await registry.personStructure(id, in: caller.tenant)) != nil else { throw Problem.notFound }
+            try await recordAccess(caller, [(id, .view, "person/\(id)/disclosures")])
+            let records = try await DisclosureRecords(store: storage.store).disclosures(of: id, in: caller.tenant)
+            return try Response.json(records.map { DisclosureView($0, only: id) })
+        }
+
+        tenant.get("disclosures/:position") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.disclosuresRead)
+            guard let text = context.parameters.get("position"), let value = Int64(text), value > 0,
+                  let (record, events) = try await DisclosureRecords(store: storage.store).disclosure(at: LogPosition(value), in: caller.tenant) else {
+                throw Problem.notFound
+            }
+            try await recordAccess(caller, record.disclosure.subjects.map { ($0, .view, "disclosure/\(value)") })
+            return try Response.json(DisclosureView(record, log: events))
+        }
+
+        tenant.get("people/:person/data-use") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.accessLogRead)
+            try caller.grants.requireTenantWide(.disclosuresRead)
+            let id = try personID(context)
+            guard (try? await registry.personStructure(id, in: caller.tenant)) != nil else { throw Problem.notFound }
+            try await recordAccess(caller, [(id, .view, "person/\(id)/data-use")])
+            let uses = try await storage.accessLog.entries(of: id, in: caller.tenant)
+            let disclosures = try await DisclosureRecords(store: storage.store).disclosures(of: id, in: caller.tenant)
+            return try Response.json(DataUseReport(
+                subject: id.description,
+                uses: uses.map {
+                    AccessLogEntryView(position: $0.position.rawValue, at: $0.recordedAt.description, action: $0.entry.action, resource: $0.entry.resource,
+                                       purpose: $0.entry.purpose, user: $0.entry.actor.userID, role: $0.entry.actor.role)
+                },
+                disclosures: disclosures.map { DisclosureView($0, only: id) }))
+        }
+    }
+}
