@@ -98,3 +98,56 @@ extension RegisterAPI {
         }
     }
 }
+
+struct NewDisclosure: Decodable {
+    var recipient: String
+    var subjects: [UUID]
+    var fields: [FeedField]
+    var legalBasis: String?
+    var channel: String?
+}
+
+struct DisclosureMade: Encodable {
+    /// The disclosure's position in the log.
+    var disclosure: Int64
+    /// What to hand over: exactly the fields of the events the disclosure names.
+    var items: [FeedItem]
+}
+
+extension RegisterAPI {
+    func addManualDisclosureRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
+        tenant.post("disclosures") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.disclosuresWrite)
+            let body = try await decodeBody(NewDisclosure.self, from: request, context: context)
+            let channel = body.channel ?? "manual"
+            guard ["manual", "printed-report"].contains(channel) else {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "channel is manual or printed-report.", field: "channel")
+            }
+            guard (1...500).contains(body.subjects.count), Set(body.subjects).count == body.subjects.count else {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "subjects names 1 to 500 different people.", field: "subjects")
+            }
+            guard !body.fields.isEmpty else { throw Problem(status: .badRequest, code: "invalid-field", detail: "fields names at least one field.", field: "fields") }
+            guard (1...64).contains(body.recipient.utf8.count), body.recipient.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "recipient is a code of lower-case letters, digits and hyphens.", field: "recipient")
+            }
+            if let basis = body.legalBasis, !(1...300).contains(basis.count) {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "legalBasis names the statute in at most 300 characters.", field: "legalBasis")
+            }
+            let subjects = body.subjects.map(PersonID.init)
+            for subject in subjects {
+                do { _ = try await registry.personStructure(subject, in: caller.tenant) } catch let error as DomainError where error.kind == .notFound { throw Problem.notFound }
+            }
+            let outcome = try await ManualDisclosure(registry: registry).record(
+                .init(recipient: body.recipient, subjects: subjects, fields: body.fields, legalBasis: body.legalBasis, channel: channel),
+                configuration: caller.grants.configuration, in: caller.tenant, by: caller.metadata)
+            switch outcome {
+            case .refused(let position, let reason, let detail):
+                throw Problem(status: .unprocessableContent, code: reason, detail: "\(detail) The refusal is recorded at position \(position).")
+            case .disclosed(let position, let items):
+                try await recordAccess(caller, subjects.map { ($0, .export, "disclosure/\(position)") })
+                return try Response.json(DisclosureMade(disclosure: position.rawValue, items: items), status: .created)
+            }
+        }
+    }
+}

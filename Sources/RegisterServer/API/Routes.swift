@@ -126,6 +126,7 @@ extension RegisterAPI {
         addReadModelRoutes(v1.group("tenants/:tenant"))
         addFeedRoutes(v1.group("tenants/:tenant"))
         addDisclosureRoutes(v1.group("tenants/:tenant"))
+        addManualDisclosureRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
     }

@@ -35,7 +35,7 @@ struct APIFixture: Sendable {
     static let roles: [RoleDefinition] = [
         role("admin", .tenant, [.tenantConfigure, .usersManage]),
         role("director", .tenant, [.peopleRead, .peopleWrite, .placementsRead, .placementsWrite, .applicationsRead, .applicationsWrite,
-                                   .attendanceRead, .consentsRead, .consentsWrite, .statisticsRead]),
+                                   .attendanceRead, .consentsRead, .consentsWrite, .statisticsRead, .disclosuresWrite]),
         role("staff", .units, [.peopleRead, .placementsRead, .attendanceRead, .attendanceWrite, .consentsRead, .careInformationRead]),
         role("billing", .tenant, [.peopleRead, .placementsRead, .attendanceRead]),
         role("dpo", .tenant, [.accessLogRead, .disclosuresRead]),

@@ -36,7 +36,8 @@ struct FeedAPITests {
     }
 
     static func disclosures(_ api: APIFixture, _ partner: String) async throws -> [DataDisclosed] {
-        try await api.storage.store.readStream(DisclosureStreams.recipient(partner), of: api.tenant).map { try JSONDecoder().decode(DataDisclosed.self, from: $0.payload) }
+        try await api.storage.store.readStream(DisclosureStreams.recipient(partner), of: api.tenant).filter { $0.eventType == DataDisclosed.eventType }
+            .map { try JSONDecoder().decode(DataDisclosed.self, from: $0.payload) }
     }
 
     @Test("a partner pages through its feed; every event that left is in exactly one disclosure with its hash; no other token opens the feed",
@@ -280,6 +281,58 @@ extension FeedAPITests {
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)/disclosures", token: staff).status == .forbidden)
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(PersonID.random())/disclosures", token: dpo).status == .notFound)
             #expect(try await api.storage.accessLog.entries(of: child, in: api.tenant).contains { $0.entry.resource == "person/\(child)/disclosures" })
+        }
+    }
+}
+
+extension FeedAPITests {
+    @Test("a manual hand-over is checked against the recipient's basis: recorded with its events and handed over, or refused and the refusal recorded",
+          arguments: Backend.tested)
+    func manualHandOvers(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (child, guardian) = try await api.placedChild(15)
+            let director = try await api.signIn("director")
+            let path = "/v1/tenants/\(api.tenant)/disclosures"
+            func refusals(_ recipient: String) async throws -> [DisclosureRefused] {
+                try await api.storage.store.readStream(DisclosureStreams.recipient(recipient), of: api.tenant)
+                    .filter { $0.eventType == DisclosureRefused.eventType }.map { try JSONDecoder().decode(DisclosureRefused.self, from: $0.payload) }
+            }
+
+            // The school depends on consent: refused (and recorded) without it, handed over with it.
+            let refused = try await api.request(.post, path, token: director, json: ["recipient": "school", "subjects": [child.description], "fields": ["name", "unit"]])
+            #expect(refused.status == .unprocessableContent && refused.problemCode == "no-consent", "\(refused.text)")
+            #expect(try await refusals("school").map(\.reason) == ["no-consent"])
+            try await api.registry.giveConsent("school-disclosure", for: child, givenBy: guardian, in: api.tenant, by: api.metadata)
+            let made = try await api.request(.post, path, token: director, json: ["recipient": "school", "subjects": [child.description], "fields": ["name", "unit"]])
+            #expect(made.status == .created, "\(made.text)")
+            let items = try #require(made.json["items"] as? [[String: Any]])
+            #expect(Set(items.compactMap { $0["type"] as? String }) == ["PersonRegistered", "PlacementMade"])
+            #expect(items.allSatisfy { Set(($0["data"] as? [String: Any] ?? [:]).keys).isSubset(of: ["name", "unit"]) })
+            let recorded = try #require(try await Self.disclosures(api, "school").last)
+            #expect(recorded.channel == "manual" && recorded.consentPurpose == "school-disclosure" && recorded.events.count == items.count)
+            #expect(try await api.storage.accessLog.entries(of: child, in: api.tenant).contains { $0.entry.action == .export })
+
+            // A recipient the tenant file does not list needs a stated legal basis.
+            let noBasis = try await api.request(.post, path, token: director, json: ["recipient": "police", "subjects": [child.description], "fields": ["name"]])
+            #expect(noBasis.problemCode == "no-legal-basis")
+            #expect(try await refusals("police").count == 1)
+            let withBasis = try await api.request(.post, path, token: director, json: [
+                "recipient": "police", "subjects": [child.description], "fields": ["name"], "legalBasis": "Poliisilaki 872/2011, 4 luku 2 §", "channel": "printed-report",
+            ])
+            #expect(withBasis.status == .created)
+            #expect(try await Self.disclosures(api, "police").last?.legalBasis == "Poliisilaki 872/2011, 4 luku 2 §")
+
+            // Protected fields of a person under a non-disclosure order go only to a recipient entitled to them.
+            try await api.registry.setNonDisclosure(of: child, to: true, source: .populationRegister, in: api.tenant, by: api.metadata)
+            let protected = try await api.request(.post, path, token: director, json: ["recipient": "varda", "subjects": [child.description], "fields": ["address"]])
+            #expect(protected.problemCode == "protected-data")
+
+            #expect(try await api.request(.post, path, token: try await api.signIn("staff"), json: ["recipient": "varda", "subjects": [child.description], "fields": ["name"]])
+                .status == .forbidden)
+            #expect(try await api.request(.post, path, token: director, json: ["recipient": "varda", "subjects": [PersonID.random().description], "fields": ["name"]])
+                .status == .notFound)
+            #expect(try await api.request(.post, path, token: director, json: ["recipient": "varda", "subjects": [child.description], "fields": ["shoeSize"]])
+                .field == "fields[0]")
         }
     }
 }

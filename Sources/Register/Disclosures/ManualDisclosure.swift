@@ -1,0 +1,127 @@
+import EventLog
+import Foundation
+
+/// A hand-over refused, with the reason, recorded like the hand-overs themselves (O10): the log shows what was
+/// asked for and why it did not leave. On the stream `disclosure/<recipient>`; ids and field names only.
+public struct DisclosureRefused: RegisterEvent {
+    public static let eventType = "DisclosureRefused"
+    public var recipient: String
+    public var subjects: [PersonID]
+    public var fields: [FeedField]
+    /// A stable code: `no-legal-basis`, `no-consent`, `protected-data`.
+    public var reason: String
+    public var detail: String
+}
+
+/// A manual hand-over (a report to an authority, data to a school with consent, a printed report): checked against
+/// the recipient's basis, then recorded with every event whose data it carries, or refused and the refusal recorded.
+public struct ManualDisclosure: Sendable {
+    public let registry: Registry
+    public init(registry: Registry) { self.registry = registry }
+
+    public struct Request: Sendable {
+        /// A regular recipient of the tenant file, or another (an authority asking on a stated statute).
+        public var recipient: String
+        public var subjects: [PersonID]
+        public var fields: [FeedField]
+        /// The statute, for a recipient the tenant file does not list (or to name a narrower one).
+        public var legalBasis: String?
+        /// `manual` (handed over) or `printed-report`.
+        public var channel: String
+
+        public init(recipient: String, subjects: [PersonID], fields: [FeedField], legalBasis: String?, channel: String) {
+            self.recipient = recipient
+            self.subjects = subjects
+            self.fields = fields
+            self.legalBasis = legalBasis
+            self.channel = channel
+        }
+    }
+
+    public enum Outcome: Sendable {
+        /// Recorded: hand over exactly these items (the fields of the events the record names).
+        case disclosed(position: LogPosition, items: [FeedItem])
+        case refused(position: LogPosition, reason: String, detail: String)
+    }
+
+    /// Decides, records and returns the outcome; the caller hands the data over only on `.disclosed`.
+    public func record(_ request: Request, configuration: TenantConfiguration, in tenant: TenantID, by metadata: EventMetadata) async throws -> Outcome {
+        let stream = DisclosureStreams.recipient(request.recipient)
+        let known = configuration.registers.lazy.compactMap { register in register.recipients.first { $0.id == request.recipient }.map { (register, $0) } }.first
+        let basis = request.legalBasis ?? known?.1.legalBasis
+        let consentPurpose = known?.1.requiresConsent == true ? known?.1.feed?.consentPurpose : nil
+        let entitled = known?.1.feed?.protectedData == true
+        var records: [PersonRecord] = []
+        for subject in request.subjects {
+            records.append(try await registry.person(subject, in: tenant))
+        }
+        func refuse(_ reason: String, _ detail: String) async throws -> Outcome {
+            let refused = DisclosureRefused(recipient: request.recipient, subjects: request.subjects, fields: request.fields, reason: reason, detail: detail)
+            let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DisclosureRefused.eventType, subjects: request.subjects,
+                                                                        payload: try JSONEncoder().encode(refused))], to: tenant, metadata: metadata)
+            return .refused(position: result.positions[0], reason: reason, detail: detail)
+        }
+        if known?.1.requiresConsent == true {
+            guard let purpose = consentPurpose else {
+                return try await refuse("no-consent", "The recipient depends on consent, and the tenant file names no consent purpose for it.")
+            }
+            if let missing = records.first(where: { $0.consents[purpose]?.inForce != true }) {
+                return try await refuse("no-consent", "No consent for \(purpose) is in force for \(missing.id).")
+            }
+        } else if basis == nil {
+            return try await refuse("no-legal-basis", "The recipient is not a regular recipient with a legal basis, and none was stated.")
+        }
+        let protected = Set(request.fields).intersection(FeedField.protected)
+        if !protected.isEmpty, !entitled, let person = records.first(where: \.nonDisclosure) {
+            return try await refuse("protected-data", "\(person.id) is under a non-disclosure order; the recipient is not entitled to \(protected.map(\.rawValue).sorted().joined(separator: ", ")).")
+        }
+        if let erased = records.first(where: \.isErased) {
+            throw DomainError(.rule, "erased", "\(erased.id) has been erased; nothing of them can be handed over.", field: "subjects")
+        }
+        // The events whose data leaves: each subject's events that carry one of the fields handed over.
+        let feed = FeedDefinition(events: Array(FeedField.eventTypes), fields: request.fields, protectedData: entitled)
+        let reader = FeedReader(registry: registry)
+        var disclosed: [DisclosedEvent] = []
+        var items: [FeedItem] = []
+        for record in records {
+            var events = try await registry.store.readStream(RegisterStreams.person(record.id), of: tenant)
+            let attendanceFields: Set<FeedField> = [.date, .time, .absence]
+            if !attendanceFields.isDisjoint(with: request.fields) {
+                // Attendance lives in a stream per month: every month of every placement, up to today.
+                let today = LocalDate.today(at: registry.now())
+                var months = Set<String>()
+                for placement in record.placements {
+                    var day = LocalDate.firstOfMonth(placement.start)
+                    let last = min(placement.end ?? today, today)
+                    while day <= last {
+                        months.insert(day.monthKey)
+                        day = LocalDate.firstOfMonth(day.adding(days: 31))
+                    }
+                }
+                for month in months.sorted() {
+                    events += try await registry.store.readStream(RegisterStreams.attendance(record.id, month: month), of: tenant)
+                }
+            }
+            for event in events where FeedField.eventTypes.contains(event.eventType) {
+                guard let data = try await reader.data(of: event, for: feed, record: record), !data.isEmpty else { continue }
+                disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: record.id,
+                                                fields: request.fields.filter { data[$0.rawValue] != nil }))
+                items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
+                                      recordedAt: event.recordedAt.description, subject: record.id.description, data: data))
+            }
+        }
+        disclosed.sort { $0.position < $1.position }
+        items.sort { $0.position < $1.position }
+        let register = known?.0.id ?? configuration.registers.first?.id ?? "register"
+        let recorded = DataDisclosed(recipient: request.recipient, register: register, channel: request.channel, legalBasis: known?.1.requiresConsent == true ? nil : basis,
+                                     consentPurpose: consentPurpose, subjects: request.subjects, fields: request.fields, events: disclosed)
+        let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DataDisclosed.eventType, subjects: request.subjects,
+                                                                    payload: try JSONEncoder().encode(recorded))], to: tenant, metadata: metadata)
+        return .disclosed(position: result.positions[0], items: items)
+    }
+}
+
+extension LocalDate {
+    /// The first day of this date's month.
+    static func firstOfMonth(_ date: LocalDate) -> LocalDate { (try? LocalDate(year: date.year, month: date.month, day: 1)) ?? date }
+}
