@@ -19,9 +19,12 @@ public enum RegisterProjections {
 public struct PeopleProjection: Projection {
     public init() {}
     public let name = "people"
-    public let version = 1
+    /// 2: applies rectifications (`PersonDetailsRectified`) as changes of details; the tables are v1's, so a v1
+    /// generation keeps serving while v2 is built.
+    public let version = 2
+    public var servesVersions: Set<Int> { [1, 2] }
     public let eventTypes: Set<String> = [
-        PersonRegistered.eventType, PersonDetailsChanged.eventType, NonDisclosureChanged.eventType,
+        PersonRegistered.eventType, PersonDetailsChanged.eventType, PersonDetailsRectified.eventType, NonDisclosureChanged.eventType,
         RelationshipAdded.eventType, RelationshipEnded.eventType, ConsentGiven.eventType, ConsentWithdrawn.eventType,
     ]
 
@@ -51,6 +54,10 @@ public struct PeopleProjection: Projection {
             let changed = try decoder.decode(PersonDetailsChanged.self, from: event.payload)
             writes.upsert(Self.details, [.int(event.position.rawValue), .text(person), try sealed(changed.change),
                                          .text(changed.fields.map(\.rawValue).joined(separator: ","))])
+        case PersonDetailsRectified.eventType:
+            let rectified = try decoder.decode(PersonDetailsRectified.self, from: event.payload)
+            writes.upsert(Self.details, [.int(event.position.rawValue), .text(person), try sealed(rectified.change),
+                                         .text(rectified.fields.map(\.rawValue).joined(separator: ","))])
         case NonDisclosureChanged.eventType:
             let changed = try decoder.decode(NonDisclosureChanged.self, from: event.payload)
             writes.upsert(Self.protection, [.text(person), .int(changed.nonDisclosure ? 1 : 0)])

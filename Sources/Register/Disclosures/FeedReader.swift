@@ -46,7 +46,11 @@ public struct FeedReader: Sendable {
     /// The next page after `cursor`: at most `limit` items, scanning at most up to the head as it is now.
     public func page(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
         let feed = partner.feed
-        let filter = EventFilter(eventTypes: Set(feed.events))
+        // Rectifications (O20) reach every partner whose feed carries people's details: the partners that received a
+        // replaced value (the rectification names them, `notified`), and any that reads the history later, which gets
+        // the replaced value and its correction in log order.
+        let carriesDetails = !Set(feed.events).isDisjoint(with: [PersonRegistered.eventType, PersonDetailsChanged.eventType])
+        let filter = EventFilter(eventTypes: Set(feed.events).union(carriesDetails ? [PersonDetailsRectified.eventType] : []))
         let head = try await store.head(of: tenant).position
         var position = cursor.position
         var items: [FeedItem] = []
@@ -61,6 +65,7 @@ public struct FeedReader: Sendable {
                 guard let subject = Self.subject(of: event) else { continue }
                 if records[subject] == nil { records[subject] = try await record(subject, in: tenant) }
                 guard let record = records[subject] ?? nil, allows(feed, record) else { continue }
+
                 guard let data = try await data(of: event, for: feed, record: record), !data.isEmpty else { continue }
                 items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
                                       recordedAt: event.recordedAt.description, subject: subject.description, data: data))
@@ -135,6 +140,11 @@ public struct FeedReader: Sendable {
         case PersonDetailsChanged.eventType:
             let changed = try await keyRing.open(PersonDetailsChanged.self, from: event)
             guard let p = changed.change.value else { return nil }
+            details(nil, p.name, nil, nil, p.address, p.homeMunicipality, p.motherTongue, p.serviceLanguage, p.phone, p.email)
+        case PersonDetailsRectified.eventType:
+            // A rectification notice: the corrected values of the fields the partner receives.
+            let rectified = try await keyRing.open(PersonDetailsRectified.self, from: event)
+            guard let p = rectified.change.value else { return nil }
             details(nil, p.name, nil, nil, p.address, p.homeMunicipality, p.motherTongue, p.serviceLanguage, p.phone, p.email)
         case PlacementMade.eventType:
             let made = try decoder.decode(PlacementMade.self, from: event.payload)

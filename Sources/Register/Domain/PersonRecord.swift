@@ -117,6 +117,12 @@ extension PersonRecord {
                     current.details = patch.applied(to: details)
                 }
                 if changed.change.isErased { current.isErased = true; current.details = nil }
+            case PersonDetailsRectified.eventType:
+                let rectified = try opener.open(PersonDetailsRectified.self, from: event.payload)
+                if let patch = rectified.change.value, let details = current.details {
+                    current.details = patch.applied(to: details)
+                }
+                if rectified.change.isErased { current.isErased = true; current.details = nil }
             case NonDisclosureChanged.eventType:
                 current.nonDisclosure = try opener.open(NonDisclosureChanged.self, from: event.payload).nonDisclosure
             case RelationshipAdded.eventType:

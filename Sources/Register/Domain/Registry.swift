@@ -357,7 +357,7 @@ public struct Registry: Sendable {
     // MARK: Helpers
 
     /// Runs a command on one person's stream: load, decide, append expecting the version read; on a race, again.
-    private func execute(on id: PersonID, in tenant: TenantID, by metadata: EventMetadata,
+    func execute(on id: PersonID, in tenant: TenantID, by metadata: EventMetadata,
                          decide: (PersonRecord) async throws -> [ProposedEvent]) async throws {
         for _ in 1...Self.attempts {
             let record = try await personStructure(id, in: tenant)
@@ -375,7 +375,7 @@ public struct Registry: Sendable {
         throw Self.contended()
     }
 
-    private func event<Payload: RegisterEvent>(_ person: PersonID, _ payload: Payload, subjects: [PersonID], in tenant: TenantID) async throws -> ProposedEvent {
+    func event<Payload: RegisterEvent>(_ person: PersonID, _ payload: Payload, subjects: [PersonID], in tenant: TenantID) async throws -> ProposedEvent {
         ProposedEvent(stream: RegisterStreams.person(person), eventType: Payload.eventType, schemaVersion: Payload.schemaVersion, subjects: subjects,
                       payload: try await keyRing.seal(payload, subjects: subjects, in: tenant))
     }

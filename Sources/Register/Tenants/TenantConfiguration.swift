@@ -203,7 +203,7 @@ public enum FeedField: String, Codable, Sendable, Hashable, CaseIterable {
 
     /// The event types a feed can carry.
     public static let eventTypes: Set<String> = [
-        "PersonRegistered", "PersonDetailsChanged", "PlacementMade", "PlacementEnded", "ServiceNeedChanged",
+        "PersonRegistered", "PersonDetailsChanged", "PersonDetailsRectified", "PlacementMade", "PlacementEnded", "ServiceNeedChanged",
         "CareTimeBooked", "ArrivalRecorded", "DepartureRecorded", "AbsenceMarked", "ConsentGiven", "ConsentWithdrawn",
     ]
 }

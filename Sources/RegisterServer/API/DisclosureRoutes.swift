@@ -151,3 +151,85 @@ extension RegisterAPI {
         }
     }
 }
+
+struct NewRectification: Decodable {
+    var change: PersonDetailsPatch
+    var requestedBy: UUID?
+    var reason: String
+}
+
+struct RectificationRefusal: Decodable {
+    var fields: [PersonField]
+    var requestedBy: UUID?
+    var explanation: String
+}
+
+struct RectificationDone: Encodable {
+    /// Partners whose feeds now carry a rectification notice: they had received a replaced value.
+    var notified: [String]
+    /// Hand-overs outside the feeds that carried a replaced value: to follow up by hand.
+    var followUp: [RectificationFollowUp]
+}
+
+struct RectificationView: Encodable {
+    var position: Int64
+    var at: String
+    var outcome: String
+    var fields: [PersonField]
+    var requestedBy: String?
+    var reason: String?
+    var explanation: String?
+    var notified: [String]?
+    var followUp: [RectificationFollowUp]?
+}
+
+extension RegisterAPI {
+    func addRectificationRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
+        tenant.post("people/:person/rectifications") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.peopleWrite)
+            let id = try personID(context)
+            let body = try await decodeBody(NewRectification.self, from: request, context: context)
+            if body.change.fields.contains(where: PersonField.protected.contains) { try caller.grants.require(.peopleReadProtected) }
+            do { _ = try await registry.personStructure(id, in: caller.tenant) } catch let error as DomainError where error.kind == .notFound { throw Problem.notFound }
+            let outcome = try await registry.rectify(id, body.change, requestedBy: body.requestedBy.map(PersonID.init), reason: body.reason,
+                                                     in: caller.tenant, by: caller.metadata)
+            try await recordAccess(caller, [(id, .change, "person/\(id)/rectifications")])
+            return try Response.json(RectificationDone(notified: outcome.notified, followUp: outcome.followUp), status: .created)
+        }
+
+        tenant.post("people/:person/rectifications/refusals") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.peopleWrite)
+            let id = try personID(context)
+            let body = try await decodeBody(RectificationRefusal.self, from: request, context: context)
+            do { _ = try await registry.personStructure(id, in: caller.tenant) } catch let error as DomainError where error.kind == .notFound { throw Problem.notFound }
+            try await registry.refuseRectification(of: id, fields: body.fields, requestedBy: body.requestedBy.map(PersonID.init), explanation: body.explanation,
+                                                   in: caller.tenant, by: caller.metadata)
+            try await recordAccess(caller, [(id, .change, "person/\(id)/rectifications")])
+            return Response(status: .noContent)
+        }
+
+        // The requester sees when it was done (or why not): the person's rectifications and refusals, opened.
+        tenant.get("people/:person/rectifications") { request, context in
+            let caller = try await caller(request, context)
+            let record = try await reachablePerson(try personID(context), caller, with: .peopleRead, opening: false)
+            let events = try await storage.store.readStream(RegisterStreams.person(record.id), of: caller.tenant)
+                .filter { [PersonDetailsRectified.eventType, RectificationRefused.eventType].contains($0.eventType) }
+            var views: [RectificationView] = []
+            for event in events {
+                if event.eventType == PersonDetailsRectified.eventType {
+                    let done = try await storage.keyRing.open(PersonDetailsRectified.self, from: event)
+                    views.append(RectificationView(position: event.position.rawValue, at: event.recordedAt.description, outcome: "rectified", fields: done.fields,
+                                                   requestedBy: done.requestedBy?.description, reason: done.reason.value, notified: done.notified, followUp: done.followUp))
+                } else {
+                    let refused = try await storage.keyRing.open(RectificationRefused.self, from: event)
+                    views.append(RectificationView(position: event.position.rawValue, at: event.recordedAt.description, outcome: "refused", fields: refused.fields,
+                                                   requestedBy: refused.requestedBy?.description, explanation: refused.explanation.value))
+                }
+            }
+            try await recordAccess(caller, [(record.id, .view, "person/\(record.id)/rectifications")])
+            return try Response.json(views)
+        }
+    }
+}

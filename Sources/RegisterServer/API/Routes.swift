@@ -127,6 +127,7 @@ extension RegisterAPI {
         addFeedRoutes(v1.group("tenants/:tenant"))
         addDisclosureRoutes(v1.group("tenants/:tenant"))
         addManualDisclosureRoutes(v1.group("tenants/:tenant"))
+        addRectificationRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
     }

@@ -168,6 +168,9 @@ struct HistoryGenerator {
                 let placement = placements[pick % placements.count]
                 try await registry.markAbsence(of: placement.child, on: placement.start.adding(days: pick % 15), kind: AbsenceKind.allCases[pick % 4],
                                                in: tenant, by: Self.metadata)
+            case 12 where (pick / 14) % 4 == 1:
+                _ = try await registry.rectify(children[pick % children.count], PersonDetailsPatch(motherTongue: pick % 2 == 0 ? "sv" : "fi"),
+                                               requestedBy: nil, reason: "Korjattu väestötietojen mukaan", in: tenant, by: Self.metadata)
             case 12:
                 try await registry.changeDetails(of: children[pick % children.count], PersonDetailsPatch(motherTongue: pick % 2 == 0 ? "en" : "fi"),
                                                  source: .populationRegister, in: tenant, by: Self.metadata)

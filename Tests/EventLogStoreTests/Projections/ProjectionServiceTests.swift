@@ -13,7 +13,7 @@ struct ProjectionServiceTests {
     struct PeopleV2: Projection {
         let base = PeopleProjection()
         var name: String { base.name }
-        var version: Int { 2 }
+        var version: Int { base.version + 1 }
         var eventTypes: Set<String> { base.eventTypes }
         var tables: [ReadModelTable] { base.tables }
         func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws { try base.apply(event, to: &writes) }
@@ -35,7 +35,7 @@ struct ProjectionServiceTests {
             var generator = HistoryGenerator(registry: fixture.registry, tenant: tenant, configuration: try ProjectionEngineTests.configuration(tenant), seed: 21)
             for operation in 0..<40 { try await generator.run(operation * 7_877) }
 
-            // Version 1 runs and follows.
+            // The current version runs and follows.
             let first = ProjectionService(engine: fixture.engine(), logger: TestLogging.logger, tenantDiscovery: .milliseconds(50))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await first.run() }
@@ -60,12 +60,12 @@ struct ProjectionServiceTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await upgraded.run() }
                 defer { group.cancelAll() }
-                try await until { try await fixture.active("people", tenant)?.version == 2 }
+                try await until { try await fixture.active("people", tenant)?.version == PeopleProjection().version + 1 }
             }
             let states = try await fixture.readModels.states(of: tenant).filter { $0.projection == "people" }
-            #expect(states.contains { $0.version == 1 && $0.role == .retired })
+            #expect(states.contains { $0.version == PeopleProjection().version && $0.role == .retired })
             #expect(try await fixture.snapshot(tenant, [PeopleV2(), PlacementsProjection(), AttendanceProjection()]) == served,
-                    "version 2 (same apply) holds the same rows")
+                    "the next version (same apply) holds the same rows")
         }
     }
 }
@@ -75,8 +75,8 @@ extension ProjectionServiceTests {
     struct PeopleV2ReadingV1: Projection {
         let base = PeopleProjection()
         var name: String { base.name }
-        var version: Int { 2 }
-        var servesVersions: Set<Int> { [1, 2] }
+        var version: Int { base.version + 1 }
+        var servesVersions: Set<Int> { [base.version, base.version + 1] }
         var eventTypes: Set<String> { base.eventTypes }
         var tables: [ReadModelTable] { base.tables }
         func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws { try base.apply(event, to: &writes) }

@@ -207,24 +207,30 @@ extension FeedAPITests {
         try await APIFixture.with(backend) { api in
             _ = try await api.placedChild(11)
             let varda = try await Self.partnerToken(api, "varda")
-            let path = "/v1/tenants/\(api.tenant)/feeds/varda?wait=2"
             let sse: HTTPFields = [.accept: "text/event-stream"]
 
-            // The stream stays open for `wait` seconds; a child placed meanwhile arrives on it.
+            // The stream stays open for `wait` seconds; a child placed meanwhile arrives on it (at least its first event:
+            // on a loaded machine the rest may come after the server has ended the stream).
+            let path = "/v1/tenants/\(api.tenant)/feeds/varda?wait=3"
             async let streamed = api.request(.get, path, token: varda, headers: sse)
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(300))
             let (added, _) = try await api.placedChild(12)
             let answer = try await streamed
             #expect(answer.status == .ok)
             #expect(answer.contentType == "text/event-stream")
             #expect(answer.text.hasPrefix(": varda feed"), "a comment opens the stream")
-            let events = Self.events(answer.text)
-            #expect(events.count == 6, "three events of each child: \(events.map(\.event))")
-            #expect(events.contains { $0.data["subject"] as? String == added.description && $0.event == "PlacementMade" })
-            #expect(events.allSatisfy { $0.data["cursor"] as? String == $0.id })
+            let live = Self.events(answer.text)
+            #expect(live.contains { $0.data["subject"] as? String == added.description }, "an event appended while the stream was open arrived on it")
+            #expect(live.allSatisfy { $0.data["cursor"] as? String == $0.id })
 
-            // Reconnecting with Last-Event-ID resumes after that event.
+            // Reconnecting with Last-Event-ID continues after that event: together, every event once, in order.
             var resume = sse
+            resume[FeedAPITests.lastEventID] = try #require(live.last).id
+            let rest = Self.events(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?wait=1", token: varda, headers: resume).text)
+            let events = live + rest
+            #expect(events.count == 6, "three events of each child: \(events.map(\.event))")
+            #expect(Set(events.map(\.id)).count == events.count)
+            #expect(events.contains { $0.data["subject"] as? String == added.description && $0.event == "PlacementMade" })
             resume[FeedAPITests.lastEventID] = events[3].id
             let resumed = Self.events(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?wait=1", token: varda, headers: resume).text)
             #expect(resumed.map(\.id) == events.dropFirst(4).map(\.id))
@@ -333,6 +339,64 @@ extension FeedAPITests {
                 .status == .notFound)
             #expect(try await api.request(.post, path, token: director, json: ["recipient": "varda", "subjects": [child.description], "fields": ["shoeSize"]])
                 .field == "fields[0]")
+        }
+    }
+}
+
+extension FeedAPITests {
+    @Test("rectification: the notice reaches exactly the partners that received the replaced value, manual recipients are listed for follow-up, refusals keep their explanation",
+          arguments: Backend.tested)
+    func rectification(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let registry = try await api.signIn("registry")
+            let director = try await api.signIn("director")
+            let varda = try await Self.partnerToken(api, "varda")
+
+            // VARDA received the registered name; then the name changed (VARDA has not read that yet), and the new
+            // name went to the police by hand. Correcting the new name concerns the police, not VARDA.
+            let (first, guardian) = try await api.placedChild(17)
+            var vardaItems = try await Self.readAll(api, "varda", token: varda, limit: 100)
+            try await api.registry.changeDetails(of: first, PersonDetailsPatch(name: PersonName(first: "Aino-Maria", last: "Virtanen")), source: .client,
+                                                 in: api.tenant, by: api.metadata)
+            let handed = try await api.request(.post, "/v1/tenants/\(api.tenant)/disclosures", token: director, json: [
+                "recipient": "police", "subjects": [first.description], "fields": ["name"], "legalBasis": "Poliisilaki 872/2011, 4 luku 2 §",
+            ])
+            #expect(handed.status == .created)
+            let corrected = try await api.request(.post, "/v1/tenants/\(api.tenant)/people/\(first)/rectifications", token: registry, json: [
+                "change": ["name": ["first": "Aina-Maria", "last": "Virtanen"]], "requestedBy": guardian.description, "reason": "Nimi kirjattiin väärin",
+            ])
+            #expect(corrected.status == .created, "\(corrected.text)")
+            #expect((corrected.json["notified"] as? [String]) == [], "VARDA never received the replaced name")
+            let followUp = try #require(corrected.json["followUp"] as? [[String: Any]])
+            #expect(followUp.map { $0["recipient"] as? String } == ["police"] && followUp.first?["disclosure"] as? Int == handed.json["disclosure"] as? Int)
+
+            // A second child: VARDA received the name that is then corrected, so its feed gets the notice.
+            let (second, _) = try await api.placedChild(18)
+            vardaItems = try await Self.readAll(api, "varda", token: varda, limit: 100)
+            let cursor = try #require(vardaItems.last?["cursor"] as? String)
+            let notice = try await api.request(.post, "/v1/tenants/\(api.tenant)/people/\(second)/rectifications", token: registry, json: [
+                "change": ["name": ["first": "Aina18", "last": "Virtanen"]], "reason": "Väestötietojärjestelmän mukainen nimi",
+            ])
+            #expect((notice.json["notified"] as? [String]) == ["varda"])
+            let next = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?after=\(cursor)", token: varda)
+            let items = try #require(next.json["items"] as? [[String: Any]])
+            let rectified = try #require(items.first { $0["type"] as? String == "PersonDetailsRectified" && $0["subject"] as? String == second.description })
+            #expect(((rectified["data"] as? [String: Any])?["name"] as? [String: Any])?["first"] as? String == "Aina18")
+            #expect(try await api.registry.person(second, in: api.tenant).details?.name.first == "Aina18", "the register itself has the correct value")
+
+            // A refused request keeps its written explanation; the requester sees both outcomes and when.
+            let refused = try await api.request(.post, "/v1/tenants/\(api.tenant)/people/\(first)/rectifications/refusals", token: registry, json: [
+                "fields": ["motherTongue"], "requestedBy": guardian.description, "explanation": "Äidinkieli on väestötietojärjestelmän mukainen.",
+            ])
+            #expect(refused.status == .noContent)
+            let listed = try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(first)/rectifications", token: director)
+            let history = try #require(try JSONSerialization.jsonObject(with: listed.body) as? [[String: Any]])
+            #expect(history.map { $0["outcome"] as? String } == ["rectified", "refused"])
+            #expect(history.first?["reason"] as? String == "Nimi kirjattiin väärin" && history.last?["explanation"] as? String == "Äidinkieli on väestötietojärjestelmän mukainen.")
+            #expect(history.allSatisfy { $0["at"] is String })
+            #expect(try await api.request(.post, "/v1/tenants/\(api.tenant)/people/\(first)/rectifications", token: try await api.signIn("staff"), json: [
+                "change": ["name": ["first": "X", "last": "Y"]], "reason": "x",
+            ]).status == .forbidden)
         }
     }
 }
