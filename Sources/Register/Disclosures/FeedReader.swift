@@ -66,8 +66,10 @@ public struct FeedReader: Sendable {
                 if records[subject] == nil { records[subject] = try await record(subject, in: tenant) }
                 guard let record = records[subject] ?? nil, allows(feed, record) else { continue }
 
-                guard let data = try await data(of: event, for: feed, record: record), !data.isEmpty else { continue }
-                items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
+                let shaped = feed.shape == .careRelationships
+                guard let data = try await (shaped ? careRelationship(of: event, for: feed, record: record, in: tenant) : data(of: event, for: feed, record: record)),
+                      !data.isEmpty else { continue }
+                items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: shaped ? "CareRelationship" : event.eventType,
                                       recordedAt: event.recordedAt.description, subject: subject.description, data: data))
                 disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
                                                 fields: feed.fields.filter { data[$0.rawValue] != nil }))
@@ -111,6 +113,53 @@ public struct FeedReader: Sendable {
         }
         if let purpose = feed.consentPurpose, record.consents[purpose]?.inForce != true { return false }
         return true
+    }
+
+    /// A placement event as a care-relationship record (the `care-relationships` shape): what kind of record it is,
+    /// from the placement as it stood before the event, and the child's identity when the feed carries it.
+    func careRelationship(of event: RecordedEvent, for feed: FeedDefinition, record: PersonRecord, in tenant: TenantID) async throws -> [String: FeedValue]? {
+        let decoder = JSONDecoder()
+        var data: [String: FeedValue] = [:]
+        switch event.eventType {
+        case PlacementMade.eventType:
+            let made = try decoder.decode(PlacementMade.self, from: event.payload)
+            data["record"] = .string(made.end == nil ? "started" : "fixed-term")
+            data["placement"] = .string(made.placement.lowercasedString)
+            data["unit"] = .string(made.unit)
+            data["arrangement"] = .string(made.arrangement.rawValue)
+            data["start"] = .string(made.start.description)
+            if let end = made.end { data["end"] = .string(end.description) }
+        case PlacementEnded.eventType:
+            let ended = try decoder.decode(PlacementEnded.self, from: event.payload)
+            // The placement as it stood before this event: its start, and the end this one replaces (if any).
+            var start: LocalDate?, unit: String?, arrangement: Arrangement?, previousEnd: LocalDate?
+            for earlier in try await store.readStream(event.stream, of: tenant) where earlier.streamVersion < event.streamVersion {
+                if earlier.eventType == PlacementMade.eventType, let made = try? decoder.decode(PlacementMade.self, from: earlier.payload),
+                   made.placement == ended.placement {
+                    (start, unit, arrangement, previousEnd) = (made.start, made.unit, made.arrangement, made.end)
+                } else if earlier.eventType == PlacementEnded.eventType, let before = try? decoder.decode(PlacementEnded.self, from: earlier.payload),
+                          before.placement == ended.placement {
+                    previousEnd = before.end
+                }
+            }
+            guard let start, let unit, let arrangement else { return nil }
+            data["record"] = .string(previousEnd == nil ? "ended" : "correction")
+            data["placement"] = .string(ended.placement.lowercasedString)
+            data["unit"] = .string(unit)
+            data["arrangement"] = .string(arrangement.rawValue)
+            data["start"] = .string(start.description)
+            data["end"] = .string(ended.end.description)
+            if let previousEnd { data["originalEnd"] = .string(previousEnd.description) }
+        default:
+            return nil
+        }
+        if let details = record.details {
+            if let code = details.identityCode { data["identityCode"] = .string(code) }
+            data["name"] = .object(["first": .string(details.name.first), "last": .string(details.name.last)])
+            if let birthDate = details.birthDate { data["birthDate"] = .string(birthDate.description) }
+        }
+        let allowed = Set(feed.fields.map(\.rawValue))
+        return data.filter { allowed.contains($0.key) }
     }
 
     /// The item's data: the feed's fields that the event has, opened; protected fields only where allowed.

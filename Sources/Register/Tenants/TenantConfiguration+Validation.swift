@@ -156,6 +156,9 @@ private struct IssueList {
                 add(at + [.key("events")], "\(type) is not an event a feed carries (\(FeedField.eventTypes.sorted().joined(separator: ", ")))")
             }
             if feed.events.isEmpty { add(at + [.key("events")], "a feed carries at least one event type") }
+            if feed.shape == .careRelationships, !Set(feed.events).isSubset(of: ["PlacementMade", "PlacementEnded"]) {
+                add(at + [.key("events")], "a care-relationships feed reads PlacementMade and PlacementEnded only")
+            }
             if feed.fields.isEmpty { add(at + [.key("fields")], "a feed carries at least one field") }
             if recipient.requiresConsent == true, feed.consentPurpose == nil {
                 add(at + [.key("consentPurpose")], "a recipient that depends on consent names the consent purpose its feed depends on (O8)")

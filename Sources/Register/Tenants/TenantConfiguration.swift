@@ -177,14 +177,29 @@ public struct FeedDefinition: Codable, Sendable, Hashable {
     /// Whether the recipient is entitled to the protected fields (address, home municipality, phone, e-mail) of
     /// people under a non-disclosure order; without it they never leave.
     public var protectedData: Bool?
+    /// How items are shaped: the events themselves (default), or care-relationship records as the national ECEC
+    /// repository reports them to Kela.
+    public var shape: FeedShape?
 
-    public init(events: [String], fields: [FeedField], units: [String]? = nil, consentPurpose: String? = nil, protectedData: Bool? = nil) {
+    public init(events: [String], fields: [FeedField], units: [String]? = nil, consentPurpose: String? = nil, protectedData: Bool? = nil,
+                shape: FeedShape? = nil) {
         self.events = events
         self.fields = fields
         self.units = units
         self.consentPurpose = consentPurpose
         self.protectedData = protectedData
+        self.shape = shape
     }
+}
+
+/// The shape of a feed's items.
+public enum FeedShape: String, Codable, Sendable, Hashable, CaseIterable {
+    /// One item per event, of the event's type.
+    case events
+    /// One `CareRelationship` item per placement event: `started` (no end), `fixed-term` (an end from the start),
+    /// `ended` (an end set later), `correction` (an end moved, with the original end), as VARDA reports to Kela.
+    /// It reads `PlacementMade` and `PlacementEnded`.
+    case careRelationships = "care-relationships"
 }
 
 /// A field a feed item can carry.
@@ -197,6 +212,9 @@ public enum FeedField: String, Codable, Sendable, Hashable, CaseIterable {
     case date, time, absence
     // Consents (ConsentGiven, ConsentWithdrawn)
     case purpose
+    // Care relationships (the `care-relationships` shape): started, ended, fixed-term or correction, and the end a
+    // correction replaces
+    case record, originalEnd
 
     /// The fields a non-disclosure order protects.
     public static let protected: Set<FeedField> = [.address, .homeMunicipality, .phone, .email]

@@ -400,3 +400,37 @@ extension FeedAPITests {
         }
     }
 }
+
+extension FeedAPITests {
+    @Test("Kela's feed carries care relationships as VARDA reports them: started, fixed-term, ended, and corrections with the original end",
+          arguments: Backend.tested)
+    func careRelationships(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (child, _) = try await api.placedChild(19)     // placed 2026-08-01 – 2027-07-31: fixed-term
+            let placement = try #require(try await api.registry.person(child, in: api.tenant).placements.first).id
+            try await api.registry.endPlacement(placement, of: child, on: try LocalDate("2027-05-31"), in: api.tenant, by: api.metadata)
+            try await api.registry.endPlacement(placement, of: child, on: try LocalDate("2027-06-15"), in: api.tenant, by: api.metadata)
+            let open = try await api.registry.register(.child, details: PersonDetails(identityCode: IdentityCodes.testCode(seed: 20),
+                                                                                     name: PersonName(first: "Avoin", last: "Lapsi")),
+                                                       source: .client, in: api.tenant, by: api.metadata)
+            let openPlacement = try await api.registry.place(open, unit: APIFixture.unit, arrangement: .municipal, start: try LocalDate("2026-09-01"), end: nil,
+                                                             serviceNeed: ServiceNeed(hoursPerWeek: 30), configuration: try await api.configuration(),
+                                                             in: api.tenant, by: api.metadata)
+            try await api.registry.endPlacement(openPlacement, of: open, on: try LocalDate("2026-12-31"), in: api.tenant, by: api.metadata)
+
+            let items = try await Self.readAll(api, "kela", token: try await Self.partnerToken(api, "kela"), limit: 100)
+            #expect(items.allSatisfy { $0["type"] as? String == "CareRelationship" })
+            let records = items.map { ($0["subject"] as? String ?? "", $0["data"] as? [String: Any] ?? [:]) }
+            let first = records.filter { $0.0 == child.description }.map(\.1)
+            #expect(first.map { $0["record"] as? String } == ["fixed-term", "correction", "correction"])
+            #expect(first[1]["originalEnd"] as? String == "2027-07-31" && first[1]["end"] as? String == "2027-05-31")
+            #expect(first[2]["originalEnd"] as? String == "2027-05-31" && first[2]["end"] as? String == "2027-06-15")
+            #expect(first.allSatisfy { $0["identityCode"] as? String == IdentityCodes.testCode(seed: 19) && $0["start"] as? String == "2026-08-01" })
+            let second = records.filter { $0.0 == open.description }.map(\.1)
+            #expect(second.map { $0["record"] as? String } == ["started", "ended"])
+            #expect(second.last?["end"] as? String == "2026-12-31" && second.last?["originalEnd"] == nil)
+            #expect(records.allSatisfy { $0.1["name"] == nil }, "only the fields the feed lists")
+            #expect(try await Self.disclosures(api, "kela").flatMap(\.events).count == items.count)
+        }
+    }
+}
