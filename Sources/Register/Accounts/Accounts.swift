@@ -203,6 +203,8 @@ public struct Accounts: Sendable {
             if let configuration, FeedReader.Partner(partner, in: configuration) == nil {
                 throw DomainError.invalid("partner", "partner names no recipient with a feed in the tenant's configuration")
             }
+            // A partner token opens the partner's feed and nothing else: no staff roles on the same token.
+            guard roles.isEmpty else { throw DomainError.invalid("roles", "a partner's token has no roles; issue a separate token for other work") }
         }
         guard !roles.isEmpty || partner != nil else { throw DomainError.invalid("roles", "a token needs at least one role or a partner") }
         let id = UUID()

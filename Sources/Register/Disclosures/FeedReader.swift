@@ -17,6 +17,9 @@ public struct FeedReader: Sendable {
 
     public init(registry: Registry) { self.registry = registry }
 
+    /// Log positions one page scans at most.
+    static let scanBudget: Int64 = 100_000
+
     public struct Page: Sendable {
         public let items: [FeedItem]
         /// Where the next page starts: past every event this page covered, delivered or not.
@@ -50,29 +53,53 @@ public struct FeedReader: Sendable {
         // replaced value (the rectification names them, `notified`), and any that reads the history later, which gets
         // the replaced value and its correction in log order.
         let carriesDetails = !Set(feed.events).isDisjoint(with: [PersonRegistered.eventType, PersonDetailsChanged.eventType])
+            || (feed.shape == .careRelationships && feed.fields.contains(.name))
         let filter = EventFilter(eventTypes: Set(feed.events).union(carriesDetails ? [PersonDetailsRectified.eventType] : []))
         let head = try await store.head(of: tenant).position
         var position = cursor.position
         var items: [FeedItem] = []
         var disclosed: [DisclosedEvent] = []
         var records: [PersonID: PersonRecord?] = [:]
-        while items.count < limit, position < head {
-            let upper = LogPosition(min(head.rawValue, position.rawValue + 10_000))
+        // A page scans at most `scanBudget` positions: a partner whose events are rare gets an empty page and a `next`
+        // further on, rather than a request that reads the whole log.
+        let stop = LogPosition(min(head.rawValue, cursor.position.rawValue + Self.scanBudget))
+        while items.count < limit, position < stop {
+            let upper = LogPosition(min(stop.rawValue, position.rawValue + 10_000))
             let wanted = limit - items.count
             let events = try await store.read(tenant, after: position, through: upper, limit: wanted, filter: filter)
             for event in events {
                 position = event.position
                 guard let subject = Self.subject(of: event) else { continue }
                 if records[subject] == nil { records[subject] = try await record(subject, in: tenant) }
-                guard let record = records[subject] ?? nil, allows(feed, record) else { continue }
+                guard let record = records[subject] ?? nil, allows(feed, record), try inScope(event, feed, record) else { continue }
 
-                let shaped = feed.shape == .careRelationships
-                guard let data = try await (shaped ? careRelationship(of: event, for: feed, record: record, in: tenant) : data(of: event, for: feed, record: record)),
-                      !data.isEmpty else { continue }
+                let shaped = feed.shape == .careRelationships && event.eventType != PersonDetailsRectified.eventType
+                var sources: [(RecordedEvent, [FeedField])] = []
+                let data: [String: FeedValue]
+                if shaped {
+                    guard let (shapedData, identity) = try await careRelationship(of: event, for: feed, record: record, in: tenant) else { continue }
+                    data = shapedData
+                    sources = identity
+                } else {
+                    guard let plain = try await self.data(of: event, for: feed, record: record) else { continue }
+                    data = plain
+                }
+                guard !data.isEmpty else { continue }
                 items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: shaped ? "CareRelationship" : event.eventType,
                                       recordedAt: event.recordedAt.description, subject: subject.description, data: data))
+                let identityFields = Set(sources.flatMap(\.1))
                 disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
-                                                fields: feed.fields.filter { data[$0.rawValue] != nil }))
+                                                fields: feed.fields.filter { data[$0.rawValue] != nil && !identityFields.contains($0) }))
+                // A shaped item's identity fields came from the person's own events: those are disclosed too, so the
+                // record names every event whose data left (and a rectification finds this partner).
+                for (source, fields) in sources where !fields.isEmpty {
+                    if let index = disclosed.firstIndex(where: { $0.position == source.position.rawValue }) {
+                        disclosed[index].fields = feed.fields.filter { disclosed[index].fields.contains($0) || fields.contains($0) }
+                    } else {
+                        disclosed.append(DisclosedEvent(position: source.position.rawValue, hash: source.hash.hex, eventType: source.eventType, subject: subject,
+                                                        fields: fields))
+                    }
+                }
             }
             if events.count < wanted { position = upper }
         }
@@ -105,6 +132,37 @@ public struct FeedReader: Sendable {
         }
     }
 
+    /// For a unit-scoped feed, whether this event is the unit's business: placements in its units, attendance on the
+    /// days such a placement covers (and arrivals and departures at its units), and the child's details and consents
+    /// only while such a placement is current or upcoming. A producer learns nothing of the child's time elsewhere.
+    func inScope(_ event: RecordedEvent, _ feed: FeedDefinition, _ record: PersonRecord) throws -> Bool {
+        guard let units = feed.units else { return true }
+        let mine = record.placements.filter { units.contains($0.unit) }
+        let decoder = JSONDecoder()
+        switch event.eventType {
+        case PlacementMade.eventType:
+            return units.contains(try decoder.decode(PlacementMade.self, from: event.payload).unit)
+        case PlacementEnded.eventType:
+            let id = try decoder.decode(PlacementEnded.self, from: event.payload).placement
+            return mine.contains { $0.id == id }
+        case ServiceNeedChanged.eventType:
+            let id = try decoder.decode(ServiceNeedChanged.self, from: event.payload).placement
+            return mine.contains { $0.id == id }
+        case ArrivalRecorded.eventType, DepartureRecorded.eventType:
+            let mark = try decoder.decode(ArrivalRecorded.self, from: event.payload)
+            return units.contains(mark.unit) && mine.contains { $0.covers(mark.date) }
+        case CareTimeBooked.eventType:
+            let date = try decoder.decode(CareTimeBooked.self, from: event.payload).date
+            return mine.contains { $0.covers(date) }
+        case AbsenceMarked.eventType:
+            let date = try decoder.decode(AbsenceMarked.self, from: event.payload).date
+            return mine.contains { $0.covers(date) }
+        default:
+            let today = LocalDate.today(at: registry.now())
+            return mine.contains { $0.isCurrentOrUpcoming(on: today) }
+        }
+    }
+
     /// Whether the feed may carry this person's data now: in scope, consent in force, not erased.
     func allows(_ feed: FeedDefinition, _ record: PersonRecord) -> Bool {
         if record.isErased { return false }
@@ -117,9 +175,13 @@ public struct FeedReader: Sendable {
 
     /// A placement event as a care-relationship record (the `care-relationships` shape): what kind of record it is,
     /// from the placement as it stood before the event, and the child's identity when the feed carries it.
-    func careRelationship(of event: RecordedEvent, for feed: FeedDefinition, record: PersonRecord, in tenant: TenantID) async throws -> [String: FeedValue]? {
+    ///
+    /// - Returns: the item's data, and the person's events that supplied its identity fields with the fields each supplied.
+    func careRelationship(of event: RecordedEvent, for feed: FeedDefinition, record: PersonRecord,
+                          in tenant: TenantID) async throws -> ([String: FeedValue], [(RecordedEvent, [FeedField])])? {
         let decoder = JSONDecoder()
         var data: [String: FeedValue] = [:]
+        let stream = try await store.readStream(event.stream, of: tenant)
         switch event.eventType {
         case PlacementMade.eventType:
             let made = try decoder.decode(PlacementMade.self, from: event.payload)
@@ -133,7 +195,7 @@ public struct FeedReader: Sendable {
             let ended = try decoder.decode(PlacementEnded.self, from: event.payload)
             // The placement as it stood before this event: its start, and the end this one replaces (if any).
             var start: LocalDate?, unit: String?, arrangement: Arrangement?, previousEnd: LocalDate?
-            for earlier in try await store.readStream(event.stream, of: tenant) where earlier.streamVersion < event.streamVersion {
+            for earlier in stream where earlier.streamVersion < event.streamVersion {
                 if earlier.eventType == PlacementMade.eventType, let made = try? decoder.decode(PlacementMade.self, from: earlier.payload),
                    made.placement == ended.placement {
                     (start, unit, arrangement, previousEnd) = (made.start, made.unit, made.arrangement, made.end)
@@ -153,13 +215,36 @@ public struct FeedReader: Sendable {
         default:
             return nil
         }
+        // The child's identity as the register holds it now, and which events set it: the registration (identity
+        // code, birth date, name) and the last change or rectification of the name.
+        var sources: [(RecordedEvent, [FeedField])] = []
         if let details = record.details {
             if let code = details.identityCode { data["identityCode"] = .string(code) }
             data["name"] = .object(["first": .string(details.name.first), "last": .string(details.name.last)])
             if let birthDate = details.birthDate { data["birthDate"] = .string(birthDate.description) }
+            var nameSetBy: RecordedEvent?
+            for source in stream {
+                switch source.eventType {
+                case PersonRegistered.eventType:
+                    nameSetBy = source
+                    sources.append((source, [.identityCode, .birthDate].filter { feed.fields.contains($0) && data[$0.rawValue] != nil }))
+                case PersonDetailsChanged.eventType where (try? decoder.decode(PersonDetailsChanged.self, from: source.payload))?.fields.contains(.name) == true,
+                     PersonDetailsRectified.eventType where (try? decoder.decode(PersonDetailsRectified.self, from: source.payload))?.fields.contains(.name) == true:
+                    nameSetBy = source
+                default:
+                    break
+                }
+            }
+            if let nameSetBy, feed.fields.contains(.name) {
+                if let index = sources.firstIndex(where: { $0.0.position == nameSetBy.position }) {
+                    sources[index].1.append(.name)
+                } else {
+                    sources.append((nameSetBy, [.name]))
+                }
+            }
         }
         let allowed = Set(feed.fields.map(\.rawValue))
-        return data.filter { allowed.contains($0.key) }
+        return (data.filter { allowed.contains($0.key) }, sources)
     }
 
     /// The item's data: the feed's fields that the event has, opened; protected fields only where allowed.

@@ -8,7 +8,7 @@ public struct DisclosureRefused: RegisterEvent {
     public var recipient: String
     public var subjects: [PersonID]
     public var fields: [FeedField]
-    /// A stable code: `no-legal-basis`, `no-consent`, `protected-data`.
+    /// A stable code: `no-legal-basis`, `no-consent`, `fields-not-covered`, `protected-data`.
     public var reason: String
     public var detail: String
 }
@@ -49,7 +49,7 @@ public struct ManualDisclosure: Sendable {
         let stream = DisclosureStreams.recipient(request.recipient)
         let known = configuration.registers.lazy.compactMap { register in register.recipients.first { $0.id == request.recipient }.map { (register, $0) } }.first
         let basis = request.legalBasis ?? known?.1.legalBasis
-        let consentPurpose = known?.1.requiresConsent == true ? known?.1.feed?.consentPurpose : nil
+        let consentPurpose = known?.1.requiresConsent == true ? (known?.1.consentPurpose ?? known?.1.feed?.consentPurpose) : nil
         let entitled = known?.1.feed?.protectedData == true
         var records: [PersonRecord] = []
         for subject in request.subjects {
@@ -70,6 +70,10 @@ public struct ManualDisclosure: Sendable {
             }
         } else if basis == nil {
             return try await refuse("no-legal-basis", "The recipient is not a regular recipient with a legal basis, and none was stated.")
+        }
+        // A recipient whose feed the tenant file defines receives, by hand too, no more than its feed's fields.
+        if let allowed = known?.1.feed?.fields, let extra = request.fields.first(where: { !allowed.contains($0) }) {
+            return try await refuse("fields-not-covered", "\(request.recipient) receives \(allowed.map(\.rawValue).joined(separator: ", ")), not \(extra.rawValue).")
         }
         let protected = Set(request.fields).intersection(FeedField.protected)
         if !protected.isEmpty, !entitled, let person = records.first(where: \.nonDisclosure) {
@@ -102,8 +106,31 @@ public struct ManualDisclosure: Sendable {
                     events += try await registry.store.readStream(RegisterStreams.attendance(record.id, month: month), of: tenant)
                 }
             }
+            // Only the values in force: of a person's details, each field from the event that set its current value
+            // (an old address, or a value since rectified as wrong, is not handed over).
+            var current: [String: Int64] = [:]
+            for event in events {
+                switch event.eventType {
+                case PersonRegistered.eventType:
+                    for field in PersonField.allCases { current[field.rawValue] = event.position.rawValue }
+                    current[FeedField.identityCode.rawValue] = event.position.rawValue
+                    current[FeedField.birthDate.rawValue] = event.position.rawValue
+                    current[FeedField.kind.rawValue] = event.position.rawValue
+                case PersonDetailsChanged.eventType:
+                    for field in try JSONDecoder().decode(PersonDetailsChanged.self, from: event.payload).fields { current[field.rawValue] = event.position.rawValue }
+                case PersonDetailsRectified.eventType:
+                    for field in try JSONDecoder().decode(PersonDetailsRectified.self, from: event.payload).fields { current[field.rawValue] = event.position.rawValue }
+                default:
+                    break
+                }
+            }
+            let detailEvents: Set<String> = [PersonRegistered.eventType, PersonDetailsChanged.eventType, PersonDetailsRectified.eventType]
             for event in events where FeedField.eventTypes.contains(event.eventType) {
-                guard let data = try await reader.data(of: event, for: feed, record: record), !data.isEmpty else { continue }
+                guard var data = try await reader.data(of: event, for: feed, record: record) else { continue }
+                if detailEvents.contains(event.eventType) {
+                    data = data.filter { current[$0.key] == event.position.rawValue }
+                }
+                guard !data.isEmpty else { continue }
                 disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: record.id,
                                                 fields: request.fields.filter { data[$0.rawValue] != nil }))
                 items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
@@ -115,8 +142,13 @@ public struct ManualDisclosure: Sendable {
         let register = known?.0.id ?? configuration.registers.first?.id ?? "register"
         let recorded = DataDisclosed(recipient: request.recipient, register: register, channel: request.channel, legalBasis: known?.1.requiresConsent == true ? nil : basis,
                                      consentPurpose: consentPurpose, subjects: request.subjects, fields: request.fields, events: disclosed)
+        let payload = try JSONEncoder().encode(recorded)
+        guard payload.count <= 900_000 else {
+            throw DomainError(.invalid, "too-large", "This hand-over names \(disclosed.count) events, more than one record holds; split it (fewer subjects or fields).",
+                              field: "subjects")
+        }
         let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DataDisclosed.eventType, subjects: request.subjects,
-                                                                    payload: try JSONEncoder().encode(recorded))], to: tenant, metadata: metadata)
+                                                                    payload: payload)], to: tenant, metadata: metadata)
         return .disclosed(position: result.positions[0], items: items)
     }
 }

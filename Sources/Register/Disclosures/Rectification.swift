@@ -49,9 +49,10 @@ extension Registry {
         let patch = try Check.patch(patch)
         let reason = try Check.text(reason, field: "reason", limit: 2_000)
         guard !patch.fields.isEmpty else { throw DomainError.invalid("fields", "a rectification corrects at least one field") }
-        let disclosures = try await DisclosureRecords(store: store).disclosures(of: id, in: tenant)
         var outcome = RectificationOutcome(notified: [], followUp: [])
         try await execute(on: id, in: tenant, by: metadata) { structure in
+            // Read on every attempt: a hand-over recorded meanwhile must be followed up too.
+            let disclosures = try await DisclosureRecords(store: store).disclosures(of: id, in: tenant)
             let record = try await person(id, in: tenant)
             guard let details = record.details else { throw DomainError(.rule, "erased", "This person's data has been erased.") }
             // Where each corrected field got its current (wrong) value: the last event on the person's stream that set it.

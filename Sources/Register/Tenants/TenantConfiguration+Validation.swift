@@ -68,6 +68,16 @@ extension TenantConfiguration {
         issues.unique(registers.map(\.id), at: [.key("registers")], field: "id")
         for (index, register) in registers.enumerated() {
             issues.register(register, at: [.key("registers"), .index(index)], units: Set(units.map(\.code)))
+            // A recipient id names its disclosure stream: unique across the registers, and a code.
+            for (recipientIndex, recipient) in register.recipients.enumerated() {
+                let path: [ConfigurationIssue.PathComponent] = [.key("registers"), .index(index), .key("recipients"), .index(recipientIndex), .key("id")]
+                if registers[..<index].contains(where: { $0.recipients.contains { $0.id == recipient.id } }) {
+                    issues.add(path, "\(recipient.id) is already a recipient of another register; recipient ids are unique in the tenant")
+                }
+                if !(1...64).contains(recipient.id.utf8.count) || !recipient.id.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) {
+                    issues.add(path, "a recipient id is a code of lower-case letters, digits and hyphens")
+                }
+            }
         }
         if roles.isEmpty { issues.add([.key("roles")], "define the tenant's roles") }
         issues.unique(roles.map(\.id), at: [.key("roles")], field: "id")

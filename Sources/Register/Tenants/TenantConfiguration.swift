@@ -157,6 +157,8 @@ public struct Recipient: Codable, Sendable, Hashable {
     public var legalBasis: String?
     /// True when disclosure needs the subject's (or guardian's) consent.
     public var requiresConsent: Bool?
+    /// The consent purpose a hand-over to it depends on (the feed's `consentPurpose` when it has a feed).
+    public var consentPurpose: String?
     public var purpose: LocalizedText
     /// The event feed this recipient reads (`GET /v1/tenants/{tenant}/feeds/{id}`), if it reads one.
     public var feed: FeedDefinition?

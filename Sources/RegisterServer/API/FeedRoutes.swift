@@ -20,13 +20,19 @@ extension RegisterAPI {
 
     func addFeedRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
         tenant.get("feeds/:partner") { request, context in
-            let principal = try await principal(of: request)
-            guard let tenantText = context.parameters.get("tenant"), let tenant = try? TenantID(tenantText), tenant == principal.tenant,
-                  let partnerID = context.parameters.get("partner"), principal.partner == partnerID,
-                  let configuration = try await tenants.configuration(of: tenant), let partner = FeedReader.Partner(partnerID, in: configuration) else {
-                // Another partner's feed, another tenant's, a user's session, a partner no longer configured: all the same 404.
-                throw Problem.notFound
+            let tenantText = context.parameters.get("tenant"), partnerID = context.parameters.get("partner")
+            // Who may read, and what: checked before each page, so a revoked token or a changed feed definition takes
+            // effect within seconds on long polls and event streams too (tokens and configurations are cached 5 s).
+            @Sendable func authorised() async throws -> (TenantID, EventMetadata, FeedReader.Partner) {
+                let principal = try await principal(of: request)
+                guard let tenantText, let tenant = try? TenantID(tenantText), tenant == principal.tenant, let partnerID, principal.partner == partnerID,
+                      let configuration = try await tenants.configuration(of: tenant), let partner = FeedReader.Partner(partnerID, in: configuration) else {
+                    // Another partner's feed, another tenant's, a user's session, a partner no longer configured: all the same 404.
+                    throw Problem.notFound
+                }
+                return (tenant, EventMetadata(actor: principal.actor, correlationID: UUID()), partner)
             }
+            let (tenant, _, partner) = try await authorised()
             let query = request.uri.queryParameters
             var cursor = FeedCursor(.start)
             if let text = query.get("after") {
@@ -37,7 +43,6 @@ extension RegisterAPI {
             }
             let limit = try integerParameter(query.get("limit").map { String($0) }, name: "limit", range: 1...Self.feedPageLimit) ?? 100
             let reader = FeedReader(registry: registry)
-            let metadata = EventMetadata(actor: principal.actor, correlationID: UUID())
             if request.headers[.accept]?.contains("text/event-stream") == true {
                 if let last = request.headers[Self.lastEventID] {
                     guard let parsed = FeedCursor(text: last) else {
@@ -46,13 +51,15 @@ extension RegisterAPI {
                     cursor = parsed
                 }
                 let open = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 1...Self.streamLongestOpen) ?? Self.streamLongestOpen
-                return eventStream(reader: reader, partner: partner, tenant: tenant, from: cursor, limit: limit, open: .seconds(open), metadata: metadata)
+                return eventStream(reader: reader, tenant: tenant, from: cursor, limit: limit, open: .seconds(open), partnerID: partner.recipient.id,
+                                   authorised: authorised)
             }
             let wait = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 0...Self.feedLongestWait) ?? 0
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
                 // Read the wake-up generation first, so an append between the scan and the wait is not missed.
                 let generation = storage.store.wakeups.generation(of: tenant)
+                let (_, metadata, partner) = try await authorised()
                 let page = try await reader.page(for: partner, after: cursor, limit: limit, in: tenant, by: metadata)
                 let remaining = deadline - ContinuousClock.now
                 if !page.items.isEmpty || remaining <= .zero {
@@ -71,8 +78,8 @@ extension RegisterAPI {
 
     /// The feed as Server-Sent Events: each item an event whose id is its cursor, pages recorded as disclosures before
     /// they are written, a comment line as heartbeat every 15 seconds, the stream ended by the server after `open`.
-    func eventStream(reader: FeedReader, partner: FeedReader.Partner, tenant: TenantID, from start: FeedCursor, limit: Int, open: Duration,
-                     metadata: EventMetadata) -> Response {
+    func eventStream(reader: FeedReader, tenant: TenantID, from start: FeedCursor, limit: Int, open: Duration, partnerID: String,
+                     authorised: @escaping @Sendable () async throws -> (TenantID, EventMetadata, FeedReader.Partner)) -> Response {
         let wakeups = storage.store.wakeups
         let body = ResponseBody { writer in
             let encoder = JSONEncoder()
@@ -80,9 +87,11 @@ extension RegisterAPI {
             var cursor = start
             let end = ContinuousClock.now + open
             var lastWrite = ContinuousClock.now
-            try await writer.write(ByteBuffer(string: ": \(partner.recipient.id) feed\n\n"))
+            try await writer.write(ByteBuffer(string: ": \(partnerID) feed\n\n"))
             while ContinuousClock.now < end {
                 let generation = wakeups.generation(of: tenant)
+                // A token revoked or a feed removed meanwhile ends the stream.
+                guard let (_, metadata, partner) = try? await authorised() else { break }
                 let page = try await reader.page(for: partner, after: cursor, limit: limit, in: tenant, by: metadata)
                 cursor = page.next
                 if !page.items.isEmpty {

@@ -79,8 +79,12 @@ struct FeedAPITests {
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(first)", token: varda).status == .forbidden, "a partner token reads feeds only")
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?after=garbage", token: varda).field == "after")
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?limit=0", token: varda).field == "limit")
-            // A token for a partner the configuration does not give a feed is refused at issue.
+            // A token for a partner the configuration does not give a feed is refused at issue, as is one with staff roles too.
             await #expect(throws: DomainError.self) { _ = try await Self.partnerToken(api, "thl") }
+            await #expect(throws: DomainError.self) {
+                _ = try await Accounts(store: api.storage.store, keyRing: api.storage.keyRing).issueToken(
+                    label: "both", roles: [RoleAssignment(role: "director")], partner: "varda", configuration: try await api.configuration(), in: api.tenant, by: api.metadata)
+            }
         }
     }
 
@@ -141,6 +145,23 @@ struct FeedAPITests {
             #expect(Set(items.compactMap { $0["subject"] as? String }) == [placed.description])
             #expect(!items.contains { $0["subject"] as? String == elsewhere.description })
             #expect(Set(items.compactMap { $0["type"] as? String }) == ["PersonRegistered", "PlacementMade", "ArrivalRecorded"])
+
+            // A child who has moved on from the producer: it gets the time with it, nothing of the time elsewhere.
+            let moved = try await api.registry.register(.child, details: PersonDetails(identityCode: IdentityCodes.testCode(seed: 21),
+                                                                                      name: PersonName(first: "Siirtynyt", last: "Lapsi")),
+                                                        source: .client, in: api.tenant, by: api.metadata)
+            _ = try await api.registry.place(moved, unit: voucherUnit, arrangement: .serviceVoucher, start: try LocalDate("2026-09-01"), end: try LocalDate("2026-10-31"),
+                                             serviceNeed: ServiceNeed(hoursPerWeek: 30), configuration: try await api.configuration(), in: api.tenant, by: api.metadata)
+            try await api.registry.recordArrival(of: moved, on: try LocalDate("2026-10-15"), at: try LocalTime("08:00"), unit: voucherUnit,
+                                                 in: api.tenant, by: api.metadata)
+            _ = try await api.registry.place(moved, unit: APIFixture.unit, arrangement: .municipal, start: try LocalDate("2026-11-01"), end: nil,
+                                             serviceNeed: ServiceNeed(hoursPerWeek: 30), configuration: try await api.configuration(), in: api.tenant, by: api.metadata)
+            try await api.registry.recordArrival(of: moved, on: try LocalDate("2026-11-23"), at: try LocalTime("08:00"), unit: APIFixture.unit,
+                                                 in: api.tenant, by: api.metadata)
+            let later = try await Self.readAll(api, "voucher-producers", token: try await Self.partnerToken(api, "voucher-producers"), limit: 50)
+            let ofMoved = later.filter { $0["subject"] as? String == moved.description }
+            #expect(ofMoved.compactMap { $0["type"] as? String } == ["PlacementMade", "ArrivalRecorded"], "\(ofMoved)")
+            #expect(ofMoved.allSatisfy { ($0["data"] as? [String: Any])?["unit"] as? String == voucherUnit })
         }
     }
 
@@ -330,8 +351,11 @@ extension FeedAPITests {
 
             // Protected fields of a person under a non-disclosure order go only to a recipient entitled to them.
             try await api.registry.setNonDisclosure(of: child, to: true, source: .populationRegister, in: api.tenant, by: api.metadata)
-            let protected = try await api.request(.post, path, token: director, json: ["recipient": "varda", "subjects": [child.description], "fields": ["address"]])
+            let protected = try await api.request(.post, path, token: director, json: ["recipient": "varda", "subjects": [child.description], "fields": ["homeMunicipality"]])
             #expect(protected.problemCode == "protected-data")
+            // A recipient with a feed receives by hand no more than its feed's fields.
+            let beyond = try await api.request(.post, path, token: director, json: ["recipient": "varda", "subjects": [child.description], "fields": ["phone"]])
+            #expect(beyond.problemCode == "fields-not-covered")
 
             #expect(try await api.request(.post, path, token: try await api.signIn("staff"), json: ["recipient": "varda", "subjects": [child.description], "fields": ["name"]])
                 .status == .forbidden)
@@ -430,7 +454,29 @@ extension FeedAPITests {
             #expect(second.map { $0["record"] as? String } == ["started", "ended"])
             #expect(second.last?["end"] as? String == "2026-12-31" && second.last?["originalEnd"] == nil)
             #expect(records.allSatisfy { $0.1["name"] == nil }, "only the fields the feed lists")
-            #expect(try await Self.disclosures(api, "kela").flatMap(\.events).count == items.count)
+            // The record names the placement events and the events the child's identity came from.
+            let disclosed = try await Self.disclosures(api, "kela").flatMap(\.events)
+            #expect(Set(items.compactMap { ($0["position"] as? Int).map(Int64.init) }).isSubset(of: Set(disclosed.map(\.position))))
+            #expect(disclosed.contains { $0.subject == child && $0.eventType == "PersonRegistered" && $0.fields.contains(.identityCode) })
+        }
+    }
+}
+
+extension FeedAPITests {
+    @Test("a revoked partner token ends its open event stream within seconds", arguments: [Backend.sqlite])
+    func revocationEndsStream(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            _ = try await api.placedChild(22)
+            let accounts = Accounts(store: api.storage.store, keyRing: api.storage.keyRing)
+            let (id, token) = try await accounts.issueToken(label: "varda", roles: [], partner: "varda", configuration: try await api.configuration(),
+                                                            in: api.tenant, by: api.metadata)
+            let started = ContinuousClock.now
+            async let streamed = api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?wait=20", token: token, headers: [.accept: "text/event-stream"])
+            try await Task.sleep(for: .milliseconds(300))
+            try await accounts.revokeToken(id, in: api.tenant, by: api.metadata)
+            let answer = try await streamed
+            #expect(Self.events(answer.text).count == 3, "what arrived before the revocation")
+            #expect(ContinuousClock.now - started < .seconds(12), "the stream ended soon after the revocation, not after 20 s")
         }
     }
 }
