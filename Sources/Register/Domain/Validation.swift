@@ -2,7 +2,7 @@ import EventLog
 import Foundation
 
 /// Checks of the values people type in, each naming its field; applied before anything is sealed or written.
-enum Check {
+public enum Check {
     /// Free text of a person's record: trimmed, 1–`limit` characters, no control characters.
     static func text(_ value: String, field: String, limit: Int = 200) throws(DomainError) -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -19,8 +19,8 @@ enum Check {
         return try text(value, field: field, limit: limit)
     }
 
-    /// A code: lower-case letters, digits and hyphens (unit codes, consent purposes).
-    static func code(_ value: String, field: String) throws(DomainError) -> String {
+    /// A code: 1–64 lower-case letters, digits and hyphens (unit codes, consent purposes, recipients).
+    public static func code(_ value: String, field: String) throws(DomainError) -> String {
         guard (1...64).contains(value.utf8.count),
               value.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else {
             throw .invalid(field, "\(field) is a code of lower-case letters, digits and hyphens")

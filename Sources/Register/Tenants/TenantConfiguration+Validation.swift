@@ -74,9 +74,7 @@ extension TenantConfiguration {
                 if registers[..<index].contains(where: { $0.recipients.contains { $0.id == recipient.id } }) {
                     issues.add(path, "\(recipient.id) is already a recipient of another register; recipient ids are unique in the tenant")
                 }
-                if !(1...64).contains(recipient.id.utf8.count) || !recipient.id.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) {
-                    issues.add(path, "a recipient id is a code of lower-case letters, digits and hyphens")
-                }
+                issues.slug(recipient.id, at: path)
             }
         }
         if roles.isEmpty { issues.add([.key("roles")], "define the tenant's roles") }

@@ -61,8 +61,7 @@ extension RegisterAPI {
         tenant.get("people/:person/disclosures") { request, context in
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.disclosuresRead)
-            let id = try personID(context)
-            guard (try? await registry.personStructure(id, in: caller.tenant)) != nil else { throw Problem.notFound }
+            let id = try await reachablePerson(try personID(context), caller, with: .disclosuresRead, opening: false).id
             try await recordAccess(caller, [(id, .view, "person/\(id)/disclosures")])
             let records = try await DisclosureRecords(store: storage.store).disclosures(of: id, in: caller.tenant)
             return try Response.json(records.map { DisclosureView($0, only: id) })
@@ -83,8 +82,7 @@ extension RegisterAPI {
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.accessLogRead)
             try caller.grants.requireTenantWide(.disclosuresRead)
-            let id = try personID(context)
-            guard (try? await registry.personStructure(id, in: caller.tenant)) != nil else { throw Problem.notFound }
+            let id = try await reachablePerson(try personID(context), caller, with: .accessLogRead, opening: false).id
             try await recordAccess(caller, [(id, .view, "person/\(id)/data-use")])
             let uses = try await storage.accessLog.entries(of: id, in: caller.tenant)
             let disclosures = try await DisclosureRecords(store: storage.store).disclosures(of: id, in: caller.tenant)
@@ -128,16 +126,12 @@ extension RegisterAPI {
                 throw Problem(status: .badRequest, code: "invalid-field", detail: "subjects names 1 to 500 different people.", field: "subjects")
             }
             guard !body.fields.isEmpty else { throw Problem(status: .badRequest, code: "invalid-field", detail: "fields names at least one field.", field: "fields") }
-            guard (1...64).contains(body.recipient.utf8.count), body.recipient.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else {
-                throw Problem(status: .badRequest, code: "invalid-field", detail: "recipient is a code of lower-case letters, digits and hyphens.", field: "recipient")
-            }
+            _ = try Check.code(body.recipient, field: "recipient")
             if let basis = body.legalBasis, !(1...300).contains(basis.count) {
                 throw Problem(status: .badRequest, code: "invalid-field", detail: "legalBasis names the statute in at most 300 characters.", field: "legalBasis")
             }
             let subjects = body.subjects.map(PersonID.init)
-            for subject in subjects {
-                do { _ = try await registry.personStructure(subject, in: caller.tenant) } catch let error as DomainError where error.kind == .notFound { throw Problem.notFound }
-            }
+            for subject in subjects { _ = try await reachablePerson(subject, caller, with: .disclosuresWrite, opening: false) }
             let outcome = try await ManualDisclosure(registry: registry).record(
                 .init(recipient: body.recipient, subjects: subjects, fields: body.fields, legalBasis: body.legalBasis, channel: channel),
                 configuration: caller.grants.configuration, in: caller.tenant, by: caller.metadata)
@@ -188,10 +182,9 @@ extension RegisterAPI {
         tenant.post("people/:person/rectifications") { request, context in
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.peopleWrite)
-            let id = try personID(context)
+            let id = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false).id
             let body = try await decodeBody(NewRectification.self, from: request, context: context)
             if body.change.fields.contains(where: PersonField.protected.contains) { try caller.grants.require(.peopleReadProtected) }
-            do { _ = try await registry.personStructure(id, in: caller.tenant) } catch let error as DomainError where error.kind == .notFound { throw Problem.notFound }
             let outcome = try await registry.rectify(id, body.change, requestedBy: body.requestedBy.map(PersonID.init), reason: body.reason,
                                                      in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(id, .change, "person/\(id)/rectifications")])
@@ -201,9 +194,8 @@ extension RegisterAPI {
         tenant.post("people/:person/rectifications/refusals") { request, context in
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.peopleWrite)
-            let id = try personID(context)
+            let id = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false).id
             let body = try await decodeBody(RectificationRefusal.self, from: request, context: context)
-            do { _ = try await registry.personStructure(id, in: caller.tenant) } catch let error as DomainError where error.kind == .notFound { throw Problem.notFound }
             try await registry.refuseRectification(of: id, fields: body.fields, requestedBy: body.requestedBy.map(PersonID.init), explanation: body.explanation,
                                                    in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(id, .change, "person/\(id)/rectifications")])

@@ -225,10 +225,7 @@ extension RegisterAPI {
         tenant.get("consents") { request, context in
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.consentsRead)
-            let purpose = request.uri.queryParameters.get("purpose").map { String($0) }
-            if let purpose, !(1...64).contains(purpose.utf8.count) || !purpose.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) {
-                throw Problem(status: .badRequest, code: "invalid-field", detail: "purpose is a code of lower-case letters, digits and hyphens.", field: "purpose")
-            }
+            let purpose = try request.uri.queryParameters.get("purpose").map { try Check.code(String($0), field: "purpose") }
             let consents = try await readModels.consents(purpose: purpose, tenant: caller.tenant)
             try await recordAccess(caller, try Set(consents.map(\.subject)).sorted().map { (try PersonID($0), .view, "consents/\(purpose ?? "all")") })
             return try Response.json(consents.map {
