@@ -70,11 +70,15 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Release-built benchmarks of the log against raw baselines; ops/bench/run runs them.
         .executableTarget(name: "RegisterBench", dependencies: [
-            "EventLog", "EventLogSQLite", "EventLogPostgres", "Projections", "Register",
+            "EventLog", "EventLogSQLite", "EventLogPostgres", "Projections", "Register", "RegisterServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "EventLogTests", dependencies: [
             "EventLog",

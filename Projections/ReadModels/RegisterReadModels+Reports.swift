@@ -150,11 +150,7 @@ extension RegisterReadModels {
     /// Whether a child born on `born` is under 3 on `date` (before the third birthday).
     static func isUnderThree(born: LocalDate, on date: LocalDate) -> Bool { age(born: born, on: date) < 3 }
 
-    static func age(born: LocalDate, on date: LocalDate) -> Int {
-        var years = date.year - born.year
-        if (date.month, date.day) < (born.month, born.day) { years -= 1 }
-        return years
-    }
+    static func age(born: LocalDate, on date: LocalDate) -> Int { born.years(until: date) }
 
     // MARK: Statistics for national reporting
 

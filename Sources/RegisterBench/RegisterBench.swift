@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import Projections
 import Register
+import RegisterServer
 
 /// `register-bench`: the event log's benchmarks, each side by side with a raw baseline measured in the same run.
 /// `ops/bench/run` builds it in release mode, starts PostgreSQL and writes `docs/benchmarks.md`.
@@ -29,6 +30,13 @@ struct RegisterBench: AsyncParsableCommand {
     @Option(help: "Children in the projections' demo-like log.") var projectionChildren = 2_000
     @Option(help: "Seconds of steady appends for the live-lag measurement.") var lagSeconds = 20
     @Option(help: "Events per second appended for the live-lag measurement.") var lagRate = 2_000
+    @Flag(help: "Only the feeds' benchmarks: append-to-delivery latency to SSE and long-poll partners, and one partner's catch-up.") var feeds = false
+    @Option(help: "Partners following the feed in the latency measurement.") var feedPartners = 100
+    @Option(help: "Events per second appended while the partners follow.") var feedRate = 1_000
+    @Option(help: "Seconds of appends per latency measurement.") var feedSeconds = 20
+    @Option(help: "Children whose attendance the latency measurement appends.") var feedChildren = 500
+    @Option(help: "Events in the catch-up tenant.") var feedCatchUpEvents = 1_000_000
+    @Option(help: "Loopback port for the benchmark's server.") var feedPort = 18_181
 
     func run() async throws {
         var logger = Logger(label: "register-bench")
@@ -41,6 +49,10 @@ struct RegisterBench: AsyncParsableCommand {
         }
         if projections {
             print(try await runProjections(context))
+            return
+        }
+        if feeds {
+            print(try await runFeeds(context))
             return
         }
         var report = Report()
@@ -120,6 +132,44 @@ struct RegisterBench: AsyncParsableCommand {
                 try report.peer(from: URL(fileURLWithPath: peer), ourAppend: seed, ourRead: sealedRead)
             }
         }
+    }
+
+    /// The feeds' benchmarks against the real server on SQLite and (when configured) PostgreSQL, as Markdown tables.
+    func runFeeds(_ context: BenchContext) async throws -> String {
+        var latency: [String] = [], catchUp: [String] = []
+        func run(_ name: String, _ database: DatabaseLocation, admin: PostgresConnectionURL?) async throws {
+            let configuration = RegisterConfiguration(database: database, databaseAdmin: admin, applicationRole: admin == nil ? "register_app" : (try PostgresConnectionURL(postgres!)).username,
+                                                      masterKey: .defaultFile(path: context.directory.appendingPathComponent("master.key").path),
+                                                      port: feedPort, logLevel: .warning)
+            let bench = FeedBenchmarks(configuration: configuration, logger: context.logger, partners: feedPartners, eventsPerSecond: feedRate,
+                                       seconds: feedSeconds, children: feedChildren, catchUpEvents: feedCatchUpEvents)
+            let rows = try await bench.run(storeName: name)
+            latency += rows.latency
+            catchUp.append(rows.catchUp)
+        }
+        try await run("SQLite", .sqlite(path: context.directory.appendingPathComponent("feeds.sqlite").path), admin: nil)
+        if let postgres, let postgresOwner {
+            try await run("PostgreSQL", .postgres(try PostgresConnectionURL(postgres)), admin: try PostgresConnectionURL(postgresOwner))
+        }
+        return """
+            #### Append-to-delivery latency
+
+            From the start of the append that wrote an event to the moment each partner's client has it, over every item every
+            partner received; the writer appends attendance in appends of 10 events on a fixed schedule. Target: p99 below 50 ms.
+
+            | store | partners | events/s appended | items delivered | p50 | p99 | max | target |
+            |---|---|---:|---:|---:|---:|---:|---|
+            \(latency.joined(separator: "\n"))
+
+            #### Catch-up of one partner
+
+            One partner reads the attendance feed of a tenant with a demo-like log from the start, in pages of 1 000 (each page
+            recorded as a disclosure before it is answered), against the raw catch-up read of the same log in pages of 1 000.
+
+            | store | log positions | items | time | items/s | raw read events/s | ratio |
+            |---|---:|---:|---:|---:|---:|---:|
+            \(catchUp.joined(separator: "\n"))
+            """
     }
 
     /// The projections' benchmarks on SQLite and (when configured) PostgreSQL, as a Markdown table.

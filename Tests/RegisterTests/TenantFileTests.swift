@@ -59,6 +59,24 @@ struct TenantFileTests {
         }
     }
 
+    @Test("a statistics extract names its first period and lists no events, fields or people", arguments: [
+        ("          from: 2026-01-01\n", "", "names the date its first period holds"),
+        ("          period: month\n", "          period: month\n          events: [PlacementMade]\n", "lists no events or fields"),
+        ("          period: month\n", "          period: month\n          protectedData: true\n", "carries no person"),
+        ("          period: month\n", "          period: week\n", "not one of the allowed values"),
+        ("          shape: care-relationships\n", "          shape: care-relationships\n          period: month\n", "belong to a statistics extract"),
+    ])
+    func statisticsExtractDefinition(target: String, replacement: String, expected: String) throws {
+        let text = try String(contentsOf: Self.tenantsDirectory.appendingPathComponent("esimerkkila.yaml"), encoding: .utf8)
+        #expect(text.contains(target))
+        do {
+            _ = try TenantFile.parse(text.replacingOccurrences(of: target, with: replacement), file: "Tenants/esimerkkila.yaml")
+            Issue.record("the file was accepted")
+        } catch {
+            #expect(error.description.contains(expected), "\(error)")
+        }
+    }
+
     @Test("syntax errors and overlapping retention rules are refused")
     func syntaxAndOverlaps() throws {
         let broken = try Self.parse(replacing: "kind: private-daycare", with: "kind: [private-daycare")

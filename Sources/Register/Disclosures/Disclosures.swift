@@ -6,9 +6,11 @@ import Foundation
 /// `disclosure/<recipient>`. No personal data in it: subjects are ids, fields are names.
 public struct DataDisclosed: RegisterEvent {
     public static let eventType = "DataDisclosed"
-    /// The recipient's id in the tenant file.
+    /// The recipient's id in the tenant file (`guardian` for a subject's guardian, trustee or representative).
     public var recipient: String
-    /// The register whose regular recipient it is.
+    /// The person it went to, when the recipient is a person (`guardian`).
+    public var recipientPerson: PersonID?
+    /// The register whose data left (for a feed: the register whose regular recipient the partner is).
     public var register: String
     /// How it left: `feed` (a page of the recipient's event feed).
     public var channel: String
@@ -47,11 +49,39 @@ public struct FeedCursor: Sendable, Hashable {
     public var text: String { Data("f1:\(position.rawValue)".utf8).base64URLEncoded }
 
     public init?(text: String) {
+        guard let decoded = Self.decode(text, prefix: "f1:"), let value = Int64(decoded), value >= 0 else { return nil }
+        position = LogPosition(value)
+    }
+
+    /// The text after `prefix` of a base64url cursor, or nil when it is not one.
+    static func decode(_ text: String, prefix: String) -> String? {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard text.count <= 40, let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8),
-              decoded.hasPrefix("f1:"), let value = Int64(decoded.dropFirst(3)), value >= 0 else { return nil }
-        position = LogPosition(value)
+        guard text.count <= 40, let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8), decoded.hasPrefix(prefix) else {
+            return nil
+        }
+        return String(decoded.dropFirst(prefix.count))
+    }
+}
+
+/// A position in a statistics extract: the first day of the last period delivered (nil: none yet).
+public struct StatisticsCursor: Sendable, Hashable {
+    public let last: LocalDate?
+
+    public init(last: LocalDate?) { self.last = last }
+
+    /// `s1:` and the date (or `-`), base64url-encoded like the event feeds' cursors.
+    public var text: String { Data("s1:\(last?.description ?? "-")".utf8).base64URLEncoded }
+
+    public init?(text: String) {
+        guard let value = FeedCursor.decode(text, prefix: "s1:") else { return nil }
+        if value == "-" {
+            last = nil
+        } else if let date = try? LocalDate(value) {
+            last = date
+        } else {
+            return nil
+        }
     }
 }
 
@@ -79,9 +109,18 @@ public struct FeedItem: Encodable, Sendable, Hashable {
     public let position: Int64
     public let type: String
     public let recordedAt: String
-    /// The person the event is about (a child, for placements and attendance).
-    public let subject: String
+    /// The person the event is about (a child, for placements and attendance); absent in a statistics extract.
+    public let subject: String?
     public let data: [String: FeedValue]
+
+    public init(cursor: String, position: Int64, type: String, recordedAt: String, subject: String?, data: [String: FeedValue]) {
+        self.cursor = cursor
+        self.position = position
+        self.type = type
+        self.recordedAt = recordedAt
+        self.subject = subject
+        self.data = data
+    }
 }
 
 /// A recorded disclosure, as read back from the log.

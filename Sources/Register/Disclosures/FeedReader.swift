@@ -49,6 +49,8 @@ public struct FeedReader: Sendable {
     /// The next page after `cursor`: at most `limit` items, scanning at most up to the head as it is now.
     public func page(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
         let feed = partner.feed
+        // A statistics extract is built from the read models, by the server; it reads no events.
+        guard feed.shape != .statisticsExtract else { return Page(items: [], next: cursor, disclosure: nil) }
         // Rectifications (O20) reach every partner whose feed carries people's details: the partners that received a
         // replaced value (the rectification names them, `notified`), and any that reads the history later, which gets
         // the replaced value and its correction in log order.

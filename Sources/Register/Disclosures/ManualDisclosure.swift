@@ -6,9 +6,14 @@ import Foundation
 public struct DisclosureRefused: RegisterEvent {
     public static let eventType = "DisclosureRefused"
     public var recipient: String
+    /// The person asking, when the recipient is a person (`guardian`).
+    public var recipientPerson: PersonID?
+    /// How it would have left (`manual`, `printed-report`, `data-use-report`); absent in records made before it was kept.
+    public var channel: String?
     public var subjects: [PersonID]
     public var fields: [FeedField]
-    /// A stable code: `no-legal-basis`, `no-consent`, `fields-not-covered`, `protected-data`.
+    /// A stable code: `no-legal-basis`, `no-consent`, `fields-not-covered`, `protected-data`, `not-representative`,
+    /// `minor-prohibition`.
     public var reason: String
     public var detail: String
 }
@@ -28,15 +33,27 @@ public struct ManualDisclosure: Sendable {
         public var legalBasis: String?
         /// `manual` (handed over) or `printed-report`.
         public var channel: String
+        /// For `recipient` `guardian`: the guardian (or trustee, or representative) the data goes to.
+        public var guardian: PersonID?
+        /// The register whose data leaves; by default the recipient's own register (or the tenant's only one).
+        public var register: String?
 
-        public init(recipient: String, subjects: [PersonID], fields: [FeedField], legalBasis: String?, channel: String) {
+        public init(recipient: String, subjects: [PersonID], fields: [FeedField], legalBasis: String?, channel: String,
+                    guardian: PersonID? = nil, register: String? = nil) {
             self.recipient = recipient
             self.subjects = subjects
             self.fields = fields
             self.legalBasis = legalBasis
             self.channel = channel
+            self.guardian = guardian
+            self.register = register
         }
     }
+
+    /// The recipient id of hand-overs to a subject's guardian, trustee or representative (who is named by `guardian`).
+    public static let guardianRecipient = "guardian"
+    /// What a hand-over to a guardian rests on: the guardian acts for the child.
+    public static let guardianBasis = "Laki lapsen huollosta ja tapaamisoikeudesta 361/1983, 4 §; laki sosiaalihuollon asiakkaan asemasta ja oikeuksista 812/2000, 10–11 §"
 
     public enum Outcome: Sendable {
         /// Recorded: hand over exactly these items (the fields of the events the record names).
@@ -47,8 +64,27 @@ public struct ManualDisclosure: Sendable {
     /// Decides, records and returns the outcome; the caller hands the data over only on `.disclosed`.
     public func record(_ request: Request, configuration: TenantConfiguration, in tenant: TenantID, by metadata: EventMetadata) async throws -> Outcome {
         let stream = DisclosureStreams.recipient(request.recipient)
-        let known = configuration.registers.lazy.compactMap { register in register.recipients.first { $0.id == request.recipient }.map { (register, $0) } }.first
-        let basis = request.legalBasis ?? known?.1.legalBasis
+        let toGuardian = request.recipient == Self.guardianRecipient
+        guard toGuardian == (request.guardian != nil) else {
+            throw DomainError(.invalid, "invalid-field", "guardian names the person when, and only when, the recipient is guardian.", field: "guardian")
+        }
+        let known = toGuardian ? nil
+            : configuration.registers.lazy.compactMap { register in register.recipients.first { $0.id == request.recipient }.map { (register, $0) } }.first
+        // The register whose data leaves: named, or the recipient's own, or the tenant's only one.
+        let register: RegisterDefinition
+        if let named = request.register {
+            guard let found = configuration.registers.first(where: { $0.id == named }) else {
+                throw DomainError(.invalid, "unknown-register", "The tenant keeps no register \(named.prefix(64)).", field: "register")
+            }
+            register = found
+        } else if let own = known?.0 {
+            register = own
+        } else if configuration.registers.count == 1, let only = configuration.registers.first {
+            register = only
+        } else {
+            throw DomainError(.invalid, "invalid-field", "register names the register whose data is handed over (the tenant keeps several).", field: "register")
+        }
+        let basis = toGuardian ? Self.guardianBasis : request.legalBasis ?? known?.1.legalBasis
         let consentPurpose = known?.1.requiresConsent == true ? (known?.1.consentPurpose ?? known?.1.feed?.consentPurpose) : nil
         let entitled = known?.1.feed?.protectedData == true
         var records: [PersonRecord] = []
@@ -56,12 +92,20 @@ public struct ManualDisclosure: Sendable {
             records.append(try await registry.person(subject, in: tenant))
         }
         func refuse(_ reason: String, _ detail: String) async throws -> Outcome {
-            let refused = DisclosureRefused(recipient: request.recipient, subjects: request.subjects, fields: request.fields, reason: reason, detail: detail)
+            let refused = DisclosureRefused(recipient: request.recipient, recipientPerson: request.guardian, channel: request.channel, subjects: request.subjects,
+                                            fields: request.fields, reason: reason, detail: detail)
             let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DisclosureRefused.eventType, subjects: request.subjects,
                                                                         payload: try JSONEncoder().encode(refused))], to: tenant, metadata: metadata)
             return .refused(position: result.positions[0], reason: reason, detail: detail)
         }
-        if known?.1.requiresConsent == true {
+        if let guardian = request.guardian {
+            // Each subject's guardian (trustee, representative), and no prohibition of the minor's covering the register (O9).
+            for record in records {
+                if let (reason, detail) = registry.guardianOutputRefusal(of: record, to: guardian, registers: [register]) {
+                    return try await refuse(reason, detail)
+                }
+            }
+        } else if known?.1.requiresConsent == true {
             guard let purpose = consentPurpose else {
                 return try await refuse("no-consent", "The recipient depends on consent, and the tenant file names no consent purpose for it.")
             }
@@ -139,8 +183,8 @@ public struct ManualDisclosure: Sendable {
         }
         disclosed.sort { $0.position < $1.position }
         items.sort { $0.position < $1.position }
-        let register = known?.0.id ?? configuration.registers.first?.id ?? "register"
-        let recorded = DataDisclosed(recipient: request.recipient, register: register, channel: request.channel, legalBasis: known?.1.requiresConsent == true ? nil : basis,
+        let recorded = DataDisclosed(recipient: request.recipient, recipientPerson: request.guardian, register: register.id, channel: request.channel,
+                                     legalBasis: known?.1.requiresConsent == true ? nil : basis,
                                      consentPurpose: consentPurpose, subjects: request.subjects, fields: request.fields, events: disclosed)
         let payload = try JSONEncoder().encode(recorded)
         guard payload.count <= 900_000 else {

@@ -22,6 +22,8 @@ public struct PersonRecord: Sendable, Hashable {
     /// Consents by purpose, the latest state of each.
     public var consents: [String: Consent] = [:]
     public var careInformation: CareInformation?
+    /// A minor's prohibitions of disclosure to a guardian in force (O9), family-services registers only.
+    public var guardianProhibitions: [GuardianProhibition] = []
 
     public struct Relationship: Sendable, Hashable {
         public var person: PersonID
@@ -162,6 +164,14 @@ extension PersonRecord {
                 let withdrawn = try opener.open(ConsentWithdrawn.self, from: event.payload)
                 current.consents[withdrawn.purpose]?.inForce = false
                 current.consents[withdrawn.purpose]?.changedAt = event.recordedAt
+            case GuardianDisclosureProhibited.eventType:
+                let prohibited = try opener.open(GuardianDisclosureProhibited.self, from: event.payload)
+                current.guardianProhibitions.removeAll { $0.guardian == prohibited.guardian && $0.register == prohibited.register }
+                current.guardianProhibitions.append(.init(guardian: prohibited.guardian, register: prohibited.register, since: event.recordedAt,
+                                                          reason: prohibited.reason.value))
+            case GuardianDisclosureProhibitionLifted.eventType:
+                let lifted = try opener.open(GuardianDisclosureProhibitionLifted.self, from: event.payload)
+                current.guardianProhibitions.removeAll { $0.guardian == lifted.guardian && $0.register == lifted.register }
             case CareInformationRecorded.eventType:
                 let recorded = try opener.open(CareInformationRecorded.self, from: event.payload)
                 current.careInformation = recorded.information.value

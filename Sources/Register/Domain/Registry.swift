@@ -386,7 +386,7 @@ public struct Registry: Sendable {
         return try encoder.encode(payload)
     }
 
-    private static func requireChild(_ record: PersonRecord) throws(DomainError) {
+    static func requireChild(_ record: PersonRecord) throws(DomainError) {
         guard record.kind == .child else { throw DomainError(.rule, "not-a-child", "This applies to children only.") }
     }
 

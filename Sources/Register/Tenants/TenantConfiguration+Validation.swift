@@ -163,6 +163,17 @@ private struct IssueList {
             for type in feed.events where !FeedField.eventTypes.contains(type) {
                 add(at + [.key("events")], "\(type) is not an event a feed carries (\(FeedField.eventTypes.sorted().joined(separator: ", ")))")
             }
+            if feed.shape == .statisticsExtract {
+                if !feed.events.isEmpty || !feed.fields.isEmpty {
+                    add(at + [.key("events")], "a statistics extract carries counts: it lists no events or fields")
+                }
+                if feed.from == nil { add(at + [.key("from")], "a statistics extract names the date its first period holds (from)") }
+                if feed.units != nil || feed.consentPurpose != nil || feed.protectedData != nil {
+                    add(at, "a statistics extract carries no person: units, consentPurpose and protectedData do not apply")
+                }
+                continue
+            }
+            if feed.period != nil || feed.from != nil { add(at, "period and from belong to a statistics extract (shape: statistics-extract)") }
             if feed.events.isEmpty { add(at + [.key("events")], "a feed carries at least one event type") }
             if feed.shape == .careRelationships, !Set(feed.events).isSubset(of: ["PlacementMade", "PlacementEnded"]) {
                 add(at + [.key("events")], "a care-relationships feed reads PlacementMade and PlacementEnded only")

@@ -179,19 +179,64 @@ public struct FeedDefinition: Codable, Sendable, Hashable {
     /// Whether the recipient is entitled to the protected fields (address, home municipality, phone, e-mail) of
     /// people under a non-disclosure order; without it they never leave.
     public var protectedData: Bool?
-    /// How items are shaped: the events themselves (default), or care-relationship records as the national ECEC
-    /// repository reports them to Kela.
+    /// How items are shaped: the events themselves (default), care-relationship records as the national ECEC
+    /// repository reports them to Kela, or the statistics extract.
     public var shape: FeedShape?
+    /// For the statistics extract: the period each item counts (`month` by default, or `year`).
+    public var period: StatisticsPeriod?
+    /// For the statistics extract: the first period it reports (the one that holds this date).
+    public var from: LocalDate?
 
     public init(events: [String], fields: [FeedField], units: [String]? = nil, consentPurpose: String? = nil, protectedData: Bool? = nil,
-                shape: FeedShape? = nil) {
+                shape: FeedShape? = nil, period: StatisticsPeriod? = nil, from: LocalDate? = nil) {
         self.events = events
         self.fields = fields
         self.units = units
         self.consentPurpose = consentPurpose
         self.protectedData = protectedData
         self.shape = shape
+        self.period = period
+        self.from = from
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case events, fields, units, consentPurpose, protectedData, shape, period, from
+    }
+
+    /// A statistics extract lists no events or fields (it carries counts), so both may be left out.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        events = try container.decodeIfPresent([String].self, forKey: .events) ?? []
+        fields = try container.decodeIfPresent([FeedField].self, forKey: .fields) ?? []
+        units = try container.decodeIfPresent([String].self, forKey: .units)
+        consentPurpose = try container.decodeIfPresent(String.self, forKey: .consentPurpose)
+        protectedData = try container.decodeIfPresent(Bool.self, forKey: .protectedData)
+        shape = try container.decodeIfPresent(FeedShape.self, forKey: .shape)
+        period = try container.decodeIfPresent(StatisticsPeriod.self, forKey: .period)
+        from = try container.decodeIfPresent(LocalDate.self, forKey: .from)
+    }
+}
+
+/// The period one item of a statistics extract counts.
+public enum StatisticsPeriod: String, Codable, Sendable, Hashable, CaseIterable {
+    case month, year
+
+    /// The first day of the period that holds `date`.
+    public func start(of date: LocalDate) -> LocalDate {
+        (try? LocalDate(year: date.year, month: self == .month ? date.month : 1, day: 1)) ?? date
+    }
+
+    /// The last day of the period that starts on `start`.
+    public func end(startingOn start: LocalDate) -> LocalDate { next(after: start).adding(days: -1) }
+
+    /// The first day of the period after the one that starts on `start`.
+    public func next(after start: LocalDate) -> LocalDate {
+        let (year, month) = self == .year || start.month == 12 ? (start.year + 1, 1) : (start.year, start.month + 1)
+        return (try? LocalDate(year: year, month: month, day: 1)) ?? start
+    }
+
+    /// `2026-10` for a month, `2026` for a year.
+    public func label(startingOn start: LocalDate) -> String { self == .month ? start.monthKey : "\(start.year)" }
 }
 
 /// The shape of a feed's items.
@@ -202,6 +247,10 @@ public enum FeedShape: String, Codable, Sendable, Hashable, CaseIterable {
     /// `ended` (an end set later), `correction` (an end moved, with the original end), as VARDA reports to Kela.
     /// It reads `PlacementMade` and `PlacementEnded`.
     case careRelationships = "care-relationships"
+    /// One `StatisticsExtract` item per closed period (a month or a year, from `from`): the counts of the statistics
+    /// read model for national reporting — children by age group, arrangement, language and municipality, placements
+    /// started and ended. Counts only: no person in it, so its pages are not disclosures of personal data.
+    case statisticsExtract = "statistics-extract"
 }
 
 /// A field a feed item can carry.

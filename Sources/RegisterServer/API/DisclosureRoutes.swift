@@ -11,6 +11,8 @@ struct DisclosureView: Encodable {
     var position: Int64
     var at: String
     var recipient: String
+    /// The person it went to, for a hand-over to a guardian (`recipient` `guardian`).
+    var recipientPerson: String?
     var register: String
     var channel: String
     var legalBasis: String?
@@ -34,6 +36,7 @@ struct DisclosureView: Encodable {
         position = record.position.rawValue
         at = record.recordedAt.description
         recipient = record.disclosure.recipient
+        recipientPerson = record.disclosure.recipientPerson?.description
         register = record.disclosure.register
         channel = record.disclosure.channel
         legalBasis = record.disclosure.legalBasis
@@ -61,7 +64,9 @@ extension RegisterAPI {
         tenant.get("people/:person/disclosures") { request, context in
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.disclosuresRead)
-            let id = try await reachablePerson(try personID(context), caller, with: .disclosuresRead, opening: false).id
+            let record = try await reachablePerson(try personID(context), caller, with: .disclosuresRead, opening: false)
+            let id = record.id
+            try await checkRequester(request, of: record, caller, channel: "disclosures-report")
             try await recordAccess(caller, [(id, .view, "person/\(id)/disclosures")])
             let records = try await DisclosureRecords(store: storage.store).disclosures(of: id, in: caller.tenant)
             return try Response.json(records.map { DisclosureView($0, only: id) })
@@ -82,7 +87,9 @@ extension RegisterAPI {
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.accessLogRead)
             try caller.grants.requireTenantWide(.disclosuresRead)
-            let id = try await reachablePerson(try personID(context), caller, with: .accessLogRead, opening: false).id
+            let record = try await reachablePerson(try personID(context), caller, with: .accessLogRead, opening: false)
+            let id = record.id
+            try await checkRequester(request, of: record, caller, channel: "data-use-report")
             try await recordAccess(caller, [(id, .view, "person/\(id)/data-use")])
             let uses = try await storage.accessLog.entries(of: id, in: caller.tenant)
             let disclosures = try await DisclosureRecords(store: storage.store).disclosures(of: id, in: caller.tenant)
@@ -97,12 +104,35 @@ extension RegisterAPI {
     }
 }
 
+extension RegisterAPI {
+    /// A subject's report answered for someone (`requester`, a person id): the subject themself, or their guardian,
+    /// trustee or representative, whom no prohibition of the minor's (O9) covers in a family-services register of the
+    /// tenant. The access log does not say which register a use concerned, so a prohibition refuses the whole report;
+    /// the refusal is recorded like a refused hand-over.
+    func checkRequester(_ request: Request, of record: PersonRecord, _ caller: Caller, channel: String) async throws {
+        guard let text = request.uri.queryParameters.get("requester") else { return }
+        guard let uuid = UUID(uuidString: String(text)) else {
+            throw Problem(status: .badRequest, code: "invalid-field", detail: "requester is the id of the person the report is for.", field: "requester")
+        }
+        let requester = PersonID(uuid)
+        let subject = try await registry.personStructure(record.id, in: caller.tenant)
+        guard let (reason, detail) = registry.guardianOutputRefusal(of: subject, to: requester, registers: caller.grants.configuration.registers) else { return }
+        let position = try await registry.recordRefusedOutput(to: requester, subjects: [record.id], reason: reason, detail: detail, channel: channel,
+                                                              in: caller.tenant, by: caller.metadata)
+        throw Problem(status: .forbidden, code: reason, detail: "\(detail) The refusal is recorded at position \(position).", field: "requester")
+    }
+}
+
 struct NewDisclosure: Decodable {
     var recipient: String
     var subjects: [UUID]
     var fields: [FeedField]
     var legalBasis: String?
     var channel: String?
+    /// For `recipient` `guardian`: the guardian (trustee, representative) the data goes to.
+    var guardian: UUID?
+    /// The register whose data is handed over, when the tenant keeps several.
+    var register: String?
 }
 
 struct DisclosureMade: Encodable {
@@ -133,7 +163,8 @@ extension RegisterAPI {
             let subjects = body.subjects.map(PersonID.init)
             for subject in subjects { _ = try await reachablePerson(subject, caller, with: .disclosuresWrite, opening: false) }
             let outcome = try await ManualDisclosure(registry: registry).record(
-                .init(recipient: body.recipient, subjects: subjects, fields: body.fields, legalBasis: body.legalBasis, channel: channel),
+                .init(recipient: body.recipient, subjects: subjects, fields: body.fields, legalBasis: body.legalBasis, channel: channel,
+                      guardian: body.guardian.map(PersonID.init), register: body.register),
                 configuration: caller.grants.configuration, in: caller.tenant, by: caller.metadata)
             switch outcome {
             case .refused(let position, let reason, let detail):
@@ -222,6 +253,61 @@ extension RegisterAPI {
             }
             try await recordAccess(caller, [(record.id, .view, "person/\(record.id)/rectifications")])
             return try Response.json(views)
+        }
+    }
+}
+
+struct NewGuardianProhibition: Decodable {
+    var guardian: UUID
+    var register: String
+    var reason: String
+}
+
+struct LiftedGuardianProhibition: Decodable {
+    var register: String
+    var reason: String
+}
+
+struct GuardianProhibitionView: Encodable {
+    var guardian: String
+    var register: String
+    var since: String
+    /// Shown only to roles that read protected data: it often is the weighty reason itself.
+    var reason: String?
+}
+
+extension RegisterAPI {
+    /// A minor's prohibitions of disclosure to a guardian (O9): recorded, lifted and listed by staff who may change
+    /// the child's data; honoured by every output to a guardian (hand-overs, printed reports, the subject's reports).
+    func addGuardianProhibitionRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
+        tenant.post("people/:person/guardian-prohibitions") { request, context in
+            let caller = try await caller(request, context)
+            let child = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false).id
+            let body = try await decodeBody(NewGuardianProhibition.self, from: request, context: context)
+            try await registry.prohibitDisclosureToGuardian(of: child, guardian: PersonID(body.guardian), register: body.register, reason: body.reason,
+                                                            configuration: caller.grants.configuration, in: caller.tenant, by: caller.metadata)
+            try await recordAccess(caller, [(child, .change, "person/\(child)/guardian-prohibitions")])
+            return Response(status: .created)
+        }
+
+        tenant.delete("people/:person/guardian-prohibitions/:guardian") { request, context in
+            let caller = try await caller(request, context)
+            let child = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false).id
+            let body = try await decodeBody(LiftedGuardianProhibition.self, from: request, context: context)
+            try await registry.liftGuardianProhibition(of: child, guardian: try personID(context, "guardian"), register: body.register, reason: body.reason,
+                                                       in: caller.tenant, by: caller.metadata)
+            try await recordAccess(caller, [(child, .change, "person/\(child)/guardian-prohibitions")])
+            return Response(status: .noContent)
+        }
+
+        tenant.get("people/:person/guardian-prohibitions") { request, context in
+            let caller = try await caller(request, context)
+            let record = try await reachablePerson(try personID(context), caller, with: .peopleRead)
+            let reasons = caller.grants.canReach(record, with: .peopleReadProtected, today: today)
+            try await recordAccess(caller, [(record.id, .view, "person/\(record.id)/guardian-prohibitions")])
+            return try Response.json(record.guardianProhibitions.map {
+                GuardianProhibitionView(guardian: $0.guardian.description, register: $0.register, since: $0.since.description, reason: reasons ? $0.reason : nil)
+            })
         }
     }
 }

@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Register
 
 // Partners' event feeds: a page of items after a cursor, optionally long-polled, or the same as Server-Sent Events. Only a partner token of this tenant
@@ -18,6 +19,9 @@ extension RegisterAPI {
     static let feedPageLimit = 1_000
     static let feedLongestWait = 30
 
+    /// One page of a feed after a cursor (its text): the items and the cursor to continue from.
+    typealias FeedPages = @Sendable (_ after: String?, _ limit: Int) async throws -> (items: [FeedItem], next: String)
+
     func addFeedRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
         tenant.get("feeds/:partner") { request, context in
             let tenantText = context.parameters.get("tenant"), partnerID = context.parameters.get("partner")
@@ -33,39 +37,46 @@ extension RegisterAPI {
                 return (tenant, EventMetadata(actor: principal.actor, correlationID: UUID()), partner)
             }
             let (tenant, _, partner) = try await authorised()
-            let query = request.uri.queryParameters
-            var cursor = FeedCursor(.start)
-            if let text = query.get("after") {
-                guard let parsed = FeedCursor(text: String(text)) else {
-                    throw Problem(status: .badRequest, code: "invalid-field", detail: "after is a cursor from an earlier page.", field: "after")
-                }
-                cursor = parsed
-            }
-            let limit = try integerParameter(query.get("limit").map { String($0) }, name: "limit", range: 1...Self.feedPageLimit) ?? 100
+            let statistics = partner.feed.shape == .statisticsExtract
             let reader = FeedReader(registry: registry)
+            let pages: FeedPages = { after, limit in
+                let (_, metadata, partner) = try await authorised()
+                if partner.feed.shape == .statisticsExtract {
+                    let page = try await statisticsPage(partner.feed, after: after.flatMap(StatisticsCursor.init(text:)) ?? StatisticsCursor(last: nil), limit: limit,
+                                                        tenant: tenant)
+                    return (page.items, page.next.text)
+                }
+                let page = try await reader.page(for: partner, after: after.flatMap(FeedCursor.init(text:)) ?? FeedCursor(.start), limit: limit, in: tenant, by: metadata)
+                return (page.items, page.next.text)
+            }
+            // A cursor of this feed's kind (positions in the log, or periods of a statistics extract).
+            func cursor(_ text: String, field: String, detail: String) throws -> String {
+                guard statistics ? StatisticsCursor(text: text) != nil : FeedCursor(text: text) != nil else {
+                    throw Problem(status: .badRequest, code: "invalid-field", detail: detail, field: field)
+                }
+                return text
+            }
+            let query = request.uri.queryParameters
+            var after = try query.get("after").map { try cursor(String($0), field: "after", detail: "after is a cursor from an earlier page.") }
+            let limit = try integerParameter(query.get("limit").map { String($0) }, name: "limit", range: 1...Self.feedPageLimit) ?? 100
             if request.headers[.accept]?.contains("text/event-stream") == true {
                 if let last = request.headers[Self.lastEventID] {
-                    guard let parsed = FeedCursor(text: last) else {
-                        throw Problem(status: .badRequest, code: "invalid-field", detail: "Last-Event-ID is an event id from this feed.", field: "Last-Event-ID")
-                    }
-                    cursor = parsed
+                    after = try cursor(last, field: "Last-Event-ID", detail: "Last-Event-ID is an event id from this feed.")
                 }
                 let open = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 1...Self.streamLongestOpen) ?? Self.streamLongestOpen
-                return eventStream(reader: reader, tenant: tenant, from: cursor, limit: limit, open: .seconds(open), partnerID: partner.recipient.id,
-                                   authorised: authorised)
+                return eventStream(pages, tenant: tenant, from: after, limit: limit, open: .seconds(open), partnerID: partner.recipient.id, logger: context.logger)
             }
             let wait = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 0...Self.feedLongestWait) ?? 0
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
                 // Read the wake-up generation first, so an append between the scan and the wait is not missed.
                 let generation = storage.store.wakeups.generation(of: tenant)
-                let (_, metadata, partner) = try await authorised()
-                let page = try await reader.page(for: partner, after: cursor, limit: limit, in: tenant, by: metadata)
+                let page = try await pages(after, limit)
                 let remaining = deadline - ContinuousClock.now
                 if !page.items.isEmpty || remaining <= .zero {
-                    return try Response.json(FeedPageView(items: page.items, next: page.next.text))
+                    return try Response.json(FeedPageView(items: page.items, next: page.next))
                 }
-                cursor = page.next
+                after = page.next
                 await storage.store.wakeups.wait(for: tenant, after: generation, timeout: min(remaining, .seconds(1)))
             }
         }
@@ -78,8 +89,8 @@ extension RegisterAPI {
 
     /// The feed as Server-Sent Events: each item an event whose id is its cursor, pages recorded as disclosures before
     /// they are written, a comment line as heartbeat every 15 seconds, the stream ended by the server after `open`.
-    func eventStream(reader: FeedReader, tenant: TenantID, from start: FeedCursor, limit: Int, open: Duration, partnerID: String,
-                     authorised: @escaping @Sendable () async throws -> (TenantID, EventMetadata, FeedReader.Partner)) -> Response {
+    func eventStream(_ pages: @escaping FeedPages, tenant: TenantID, from start: String?, limit: Int, open: Duration, partnerID: String,
+                     logger: Logger) -> Response {
         let wakeups = storage.store.wakeups
         let body = ResponseBody { writer in
             let encoder = JSONEncoder()
@@ -90,9 +101,16 @@ extension RegisterAPI {
             try await writer.write(ByteBuffer(string: ": \(partnerID) feed\n\n"))
             while ContinuousClock.now < end {
                 let generation = wakeups.generation(of: tenant)
-                // A token revoked or a feed removed meanwhile ends the stream.
-                guard let (_, metadata, partner) = try? await authorised() else { break }
-                let page = try await reader.page(for: partner, after: cursor, limit: limit, in: tenant, by: metadata)
+                let page: (items: [FeedItem], next: String)
+                do {
+                    page = try await pages(cursor, limit)
+                } catch is Problem {
+                    break  // A token revoked or a feed removed meanwhile ends the stream (401, 404).
+                } catch {
+                    // Ends the stream; the partner resumes from its last event id.
+                    if !Task.isCancelled { logger.warning("feed stream ended by an error", metadata: ["error": "\(String(reflecting: error))"]) }
+                    break
+                }
                 cursor = page.next
                 if !page.items.isEmpty {
                     var text = ""

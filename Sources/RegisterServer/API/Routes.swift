@@ -128,6 +128,7 @@ extension RegisterAPI {
         addDisclosureRoutes(v1.group("tenants/:tenant"))
         addManualDisclosureRoutes(v1.group("tenants/:tenant"))
         addRectificationRoutes(v1.group("tenants/:tenant"))
+        addGuardianProhibitionRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
     }

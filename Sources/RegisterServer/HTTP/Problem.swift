@@ -56,7 +56,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         } catch let error as EventLogError {
             let status = Self.status(for: error.code)
-            if status.code >= 500 {
+            if Task.isCancelled {
+                // The server is shutting down (or the client left) under a request still waiting on the database:
+                // nothing failed that an operator needs to see.
+                context.logger.debug("request cancelled", metadata: ["error": "\(String(reflecting: error))"])
+            } else if status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             return Problem(status: status, code: Self.kebab(error.code.description), detail: error.message, requestID: context.id).response()

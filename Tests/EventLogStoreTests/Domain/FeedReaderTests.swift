@@ -61,7 +61,7 @@ struct FeedReaderTests {
                             #expect(feed.events.contains(item.type) || (item.type == "PersonDetailsRectified" && carriesDetails),
                                     "\(partnerID): \(item.type) is not in its feed")
                             #expect(Set(item.data.keys).isSubset(of: allowedFields), "\(partnerID): fields beyond its definition")
-                            let record = try await registry.person(try PersonID(item.subject), in: tenant)
+                            let record = try await registry.person(try PersonID(try #require(item.subject, "an event feed item names its subject")), in: tenant)
                             if let units = feed.units {
                                 #expect(record.kind == .child && record.placements.contains { units.contains($0.unit) }, "\(partnerID): a subject outside its units")
                             }

@@ -80,7 +80,7 @@ struct FeedAPITests {
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?after=garbage", token: varda).field == "after")
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?limit=0", token: varda).field == "limit")
             // A token for a partner the configuration does not give a feed is refused at issue, as is one with staff roles too.
-            await #expect(throws: DomainError.self) { _ = try await Self.partnerToken(api, "thl") }
+            await #expect(throws: DomainError.self) { _ = try await Self.partnerToken(api, "avi") }
             await #expect(throws: DomainError.self) {
                 _ = try await Accounts(store: api.storage.store, keyRing: api.storage.keyRing).issueToken(
                     label: "both", roles: [RoleAssignment(role: "director")], partner: "varda", configuration: try await api.configuration(), in: api.tenant, by: api.metadata)
@@ -321,6 +321,51 @@ extension FeedAPITests {
             let answer = try await streamed
             #expect(Self.events(answer.text).count == 3, "what arrived before the revocation")
             #expect(ContinuousClock.now - started < .seconds(12), "the stream ended soon after the revocation, not after 20 s")
+        }
+    }
+
+    @Test("the statistics extract: one item of counts per closed period, resumable, no person in it and no disclosure", arguments: Backend.tested)
+    func statisticsExtract(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            for seed in 31...33 { _ = try await api.placedChild(seed) }
+            try await api.projectionsCaughtUp()
+            let thl = try await Self.partnerToken(api, "thl")
+            // THL: a month per item from January 2026; the clock says 2026-11-24, so January to October have ended.
+            var items: [[String: Any]] = []
+            var after: String?
+            var pages = 0
+            while true {
+                let answer = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/thl?limit=4" + (after.map { "&after=\($0)" } ?? ""), token: thl)
+                #expect(answer.status == .ok, "\(answer.text)")
+                let page = try #require(answer.json["items"] as? [[String: Any]])
+                after = try #require(answer.json["next"] as? String)
+                pages += 1
+                if page.isEmpty || pages > 10 { break }
+                items += page
+            }
+            let periods = items.compactMap { ($0["data"] as? [String: Any])?["period"] as? String }
+            #expect(periods == (1...10).map { String(format: "2026-%02d", $0) }, "each ended month once, in order; November has not ended")
+            #expect(items.allSatisfy { $0["type"] as? String == "StatisticsExtract" && $0["subject"] == nil }, "counts, about no one")
+            func counts(_ period: String) -> [String: Any] {
+                items.first { ($0["data"] as? [String: Any])?["period"] as? String == period }?["data"] as? [String: Any] ?? [:]
+            }
+            #expect(counts("2026-07")["children"] as? Int == 0)
+            #expect(counts("2026-08")["children"] as? Int == 3 && counts("2026-08")["placementsStarted"] as? Int == 3)
+            #expect(counts("2026-10")["children"] as? Int == 3 && counts("2026-10")["placementsStarted"] as? Int == 0)
+            #expect((counts("2026-10")["byArrangement"] as? [String: Any])?["municipal"] as? Int == 3)
+            #expect(!items.contains { String(describing: $0).contains("Virtanen") }, "no name, no identity code")
+
+            // Resumable from any item's cursor; a cursor of another kind is refused.
+            let eighth = try #require(items[7]["cursor"] as? String)
+            let resumed = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/thl?after=\(eighth)", token: thl)
+            #expect((resumed.json["items"] as? [[String: Any]])?.compactMap { ($0["data"] as? [String: Any])?["period"] as? String } == ["2026-09", "2026-10"])
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/thl?after=\(FeedCursor(.start).text)", token: thl).field == "after")
+
+            // Statistics Finland: a year per item from 2024.
+            let yearly = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/statistics-finland", token: try await Self.partnerToken(api, "statistics-finland"))
+            #expect((yearly.json["items"] as? [[String: Any]])?.compactMap { ($0["data"] as? [String: Any])?["period"] as? String } == ["2024", "2025"])
+            let recorded = try await Self.disclosures(api, "thl") + Self.disclosures(api, "statistics-finland")
+            #expect(recorded.isEmpty, "counts are not personal data: no disclosure is recorded")
         }
     }
 }

@@ -61,6 +61,8 @@ struct PermissionMatrixTests {
              expected: expect(.noContent, allowed: ["director"]), usesPersonalData: true),
         Case(name: "a person's access log", method: .get, path: { child, _ in "people/\(child)/access-log" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: ["dpo"]), usesPersonalData: true),
+        Case(name: "a child's guardian prohibitions", method: .get, path: { child, _ in "people/\(child)/guardian-prohibitions" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["director", "staff", "billing", "registry"], otherUnit: .notFound), usesPersonalData: true),
         Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: Set(users), otherUnit: .ok), usesPersonalData: false),
         Case(name: "a unit's roster", method: .get, path: { _, _ in "units/\(APIFixture.unit)/roster?date=2026-11-24" }, body: { _, _ in nil },
