@@ -65,13 +65,30 @@ public struct FeedReader: Sendable {
         // A page scans at most `scanBudget` positions: a partner whose events are rare gets an empty page and a `next`
         // further on, rather than a request that reads the whole log.
         let stop = LogPosition(min(head.rawValue, cursor.position.rawValue + Self.scanBudget))
+        // The subject's record is needed for a unit scope, a consent, the care-relationships shape, and a person's
+        // details (a non-disclosure order hides protected fields). For any other event (attendance, placements of an
+        // unscoped feed) only whether the subject is erased matters: the key ring answers that for a whole batch at
+        // once, which spares a read of the person's stream per subject and page.
+        let recordsNeeded = feed.units != nil || feed.consentPurpose != nil || feed.shape == .careRelationships
         while items.count < limit, position < stop {
             let upper = LogPosition(min(stop.rawValue, position.rawValue + 10_000))
             let wanted = limit - items.count
             let events = try await store.read(tenant, after: position, through: upper, limit: wanted, filter: filter)
+            let light = recordsNeeded ? [] : events.filter { !Self.detailEvents.contains($0.eventType) }.compactMap(Self.subject(of:))
+            let keys = light.isEmpty ? nil : try await keyRing.openingKeys(for: light, in: tenant)
             for event in events {
                 position = event.position
                 guard let subject = Self.subject(of: event) else { continue }
+                if let keys, !recordsNeeded, !Self.detailEvents.contains(event.eventType) {
+                    if case .erased? = keys[subject] { continue }
+                    if let plain = try self.data(of: event, for: feed, nonDisclosure: false), !plain.isEmpty {
+                        items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
+                                              recordedAt: event.recordedAt.description, subject: subject.description, data: plain))
+                        disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
+                                                        fields: feed.fields.filter { plain[$0.rawValue] != nil }))
+                    }
+                    continue
+                }
                 if records[subject] == nil { records[subject] = try await record(subject, in: tenant) }
                 guard let record = records[subject] ?? nil, allows(feed, record), try inScope(event, feed, record) else { continue }
 
@@ -140,7 +157,7 @@ public struct FeedReader: Sendable {
     func inScope(_ event: RecordedEvent, _ feed: FeedDefinition, _ record: PersonRecord) throws -> Bool {
         guard let units = feed.units else { return true }
         let mine = record.placements.filter { units.contains($0.unit) }
-        let decoder = JSONDecoder()
+        let decoder = Self.decoder
         switch event.eventType {
         case PlacementMade.eventType:
             return units.contains(try decoder.decode(PlacementMade.self, from: event.payload).unit)
@@ -181,7 +198,7 @@ public struct FeedReader: Sendable {
     /// - Returns: the item's data, and the person's events that supplied its identity fields with the fields each supplied.
     func careRelationship(of event: RecordedEvent, for feed: FeedDefinition, record: PersonRecord,
                           in tenant: TenantID) async throws -> ([String: FeedValue], [(RecordedEvent, [FeedField])])? {
-        let decoder = JSONDecoder()
+        let decoder = Self.decoder
         var data: [String: FeedValue] = [:]
         let stream = try await store.readStream(event.stream, of: tenant)
         switch event.eventType {
@@ -249,10 +266,16 @@ public struct FeedReader: Sendable {
         return (data.filter { allowed.contains($0.key) }, sources)
     }
 
+    /// Events whose data a non-disclosure order can hide (a person's details).
+    static let detailEvents: Set<String> = [PersonRegistered.eventType, PersonDetailsChanged.eventType, PersonDetailsRectified.eventType]
+
+    /// Plain (unsealed) payloads decode with one shared decoder: a decoder per event was a measurable share of a page.
+    static let decoder = JSONDecoder()
+
     /// The item's data: the feed's fields that the event has, opened; protected fields only where allowed.
     func data(of event: RecordedEvent, for feed: FeedDefinition, record: PersonRecord) async throws -> [String: FeedValue]? {
+        if !Self.detailEvents.contains(event.eventType) { return try data(of: event, for: feed, nonDisclosure: record.nonDisclosure) }
         var data: [String: FeedValue] = [:]
-        let decoder = JSONDecoder()
         func details(_ kind: PersonKind?, _ name: PersonName?, _ identityCode: String?, _ birthDate: LocalDate?, _ address: PostalAddress?,
                      _ municipality: MunicipalityCode?, _ motherTongue: String?, _ serviceLanguage: String?, _ phone: String?, _ email: String?) {
             if let kind { data["kind"] = .string(kind.rawValue) }
@@ -282,6 +305,18 @@ public struct FeedReader: Sendable {
             let rectified = try await keyRing.open(PersonDetailsRectified.self, from: event)
             guard let p = rectified.change.value else { return nil }
             details(nil, p.name, nil, nil, p.address, p.homeMunicipality, p.motherTongue, p.serviceLanguage, p.phone, p.email)
+        default:
+            return nil
+        }
+        return Self.allowed(data, feed, nonDisclosure: record.nonDisclosure)
+    }
+
+    /// The item's data of an event with a plain payload (placements, attendance, consents): nothing in it is protected
+    /// by a non-disclosure order, so the subject's record is not needed.
+    func data(of event: RecordedEvent, for feed: FeedDefinition, nonDisclosure: Bool) throws -> [String: FeedValue]? {
+        var data: [String: FeedValue] = [:]
+        let decoder = Self.decoder
+        switch event.eventType {
         case PlacementMade.eventType:
             let made = try decoder.decode(PlacementMade.self, from: event.payload)
             data["placement"] = .string(made.placement.lowercasedString)
@@ -319,8 +354,13 @@ public struct FeedReader: Sendable {
         default:
             return nil
         }
+        return Self.allowed(data, feed, nonDisclosure: nonDisclosure)
+    }
+
+    /// The feed's fields only; protected fields of a person under a non-disclosure order only to an entitled recipient.
+    static func allowed(_ data: [String: FeedValue], _ feed: FeedDefinition, nonDisclosure: Bool) -> [String: FeedValue] {
         var allowed = Set(feed.fields.map(\.rawValue))
-        if record.nonDisclosure && feed.protectedData != true {
+        if nonDisclosure && feed.protectedData != true {
             allowed.subtract(FeedField.protected.map(\.rawValue))
         }
         return data.filter { allowed.contains($0.key) }

@@ -168,10 +168,9 @@ public struct ManualDisclosure: Sendable {
                     break
                 }
             }
-            let detailEvents: Set<String> = [PersonRegistered.eventType, PersonDetailsChanged.eventType, PersonDetailsRectified.eventType]
             for event in events where FeedField.eventTypes.contains(event.eventType) {
                 guard var data = try await reader.data(of: event, for: feed, record: record) else { continue }
-                if detailEvents.contains(event.eventType) {
+                if FeedReader.detailEvents.contains(event.eventType) {
                     data = data.filter { current[$0.key] == event.position.rawValue }
                 }
                 guard !data.isEmpty else { continue }
