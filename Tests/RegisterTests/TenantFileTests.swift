@@ -59,7 +59,8 @@ struct TenantFileTests {
         }
     }
 
-    @Test("a statistics extract names its first period and lists no events, fields or people", arguments: [
+    @Test("a statistics extract names its first period and lists no events, fields or people; guardian is no recipient id", arguments: [
+        ("      - id: thl\n", "      - id: guardian\n", "guardian is reserved"),
         ("          from: 2026-01-01\n", "", "names the date its first period holds"),
         ("          period: month\n", "          period: month\n          events: [PlacementMade]\n", "lists no events or fields"),
         ("          period: month\n", "          period: month\n          protectedData: true\n", "carries no person"),

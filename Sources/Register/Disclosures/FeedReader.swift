@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import Synchronization
 
 /// Builds a recipient's feed pages from the log, and records each page that carries personal data as a disclosure
 /// before it is handed over.
@@ -26,6 +27,8 @@ public struct FeedReader: Sendable {
         public let next: FeedCursor
         /// The disclosure recorded for this page, when it carried anything.
         public let disclosure: LogPosition?
+        /// Each item as JSON (sorted keys), to write into an answer without encoding it again.
+        public let itemsJSON: [Data]
     }
 
     /// A recipient with a feed, from the tenant's configuration.
@@ -50,7 +53,7 @@ public struct FeedReader: Sendable {
     public func page(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
         let feed = partner.feed
         // A statistics extract is built from the read models, by the server; it reads no events.
-        guard feed.shape != .statisticsExtract else { return Page(items: [], next: cursor, disclosure: nil) }
+        guard feed.shape != .statisticsExtract else { return Page(items: [], next: cursor, disclosure: nil, itemsJSON: []) }
         // Rectifications (O20) reach every partner whose feed carries people's details: the partners that received a
         // replaced value (the rectification names them, `notified`), and any that reads the history later, which gets
         // the replaced value and its correction in log order.
@@ -60,8 +63,12 @@ public struct FeedReader: Sendable {
         let head = try await store.head(of: tenant).position
         var position = cursor.position
         var items: [FeedItem] = []
+        var itemsJSON: [Data] = []
         var disclosed: [DisclosedEvent] = []
+        // Each disclosed event as JSON where it is already at hand (nil: encode it with the record).
+        var disclosedJSON: [Data?] = []
         var records: [PersonID: PersonRecord?] = [:]
+        let signature = feed.fields.map(\.rawValue).joined(separator: ",")
         // A page scans at most `scanBudget` positions: a partner whose events are rare gets an empty page and a `next`
         // further on, rather than a request that reads the whole log.
         let stop = LogPosition(min(head.rawValue, cursor.position.rawValue + Self.scanBudget))
@@ -81,11 +88,23 @@ public struct FeedReader: Sendable {
                 guard let subject = Self.subject(of: event) else { continue }
                 if let keys, !recordsNeeded, !Self.detailEvents.contains(event.eventType) {
                     if case .erased? = keys[subject] { continue }
-                    if let plain = try self.data(of: event, for: feed, nonDisclosure: false), !plain.isEmpty {
-                        items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
-                                              recordedAt: event.recordedAt.description, subject: subject.description, data: plain))
-                        disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
-                                                        fields: feed.fields.filter { plain[$0.rawValue] != nil }))
+                    // The same event with the same fields makes the same item for every partner: built once.
+                    let key = FeedItemCache.Key(tenant: tenant, position: event.position.rawValue, fields: signature)
+                    var entry = registry.feedItems.entry(key)
+                    if entry == nil, let plain = try self.data(of: event, for: feed, nonDisclosure: false), !plain.isEmpty {
+                        let item = FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: event.eventType,
+                                            recordedAt: event.recordedAt.description, subject: subject.description, data: plain)
+                        let disclosedEvent = DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
+                                                            fields: feed.fields.filter { plain[$0.rawValue] != nil })
+                        entry = FeedItemCache.Entry(item: item, json: try Self.encoder.encode(item), disclosed: disclosedEvent,
+                                                    disclosedJSON: try Self.encoder.encode(disclosedEvent))
+                        registry.feedItems.store(key, entry!)
+                    }
+                    if let entry {
+                        items.append(entry.item)
+                        itemsJSON.append(entry.json)
+                        disclosed.append(entry.disclosed)
+                        disclosedJSON.append(entry.disclosedJSON)
                     }
                     continue
                 }
@@ -104,35 +123,49 @@ public struct FeedReader: Sendable {
                     data = plain
                 }
                 guard !data.isEmpty else { continue }
-                items.append(FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: shaped ? "CareRelationship" : event.eventType,
-                                      recordedAt: event.recordedAt.description, subject: subject.description, data: data))
+                let item = FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: shaped ? "CareRelationship" : event.eventType,
+                                    recordedAt: event.recordedAt.description, subject: subject.description, data: data)
+                items.append(item)
+                itemsJSON.append(try Self.encoder.encode(item))
                 let identityFields = Set(sources.flatMap(\.1))
                 disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
                                                 fields: feed.fields.filter { data[$0.rawValue] != nil && !identityFields.contains($0) }))
+                disclosedJSON.append(nil)
                 // A shaped item's identity fields came from the person's own events: those are disclosed too, so the
                 // record names every event whose data left (and a rectification finds this partner).
                 for (source, fields) in sources where !fields.isEmpty {
                     if let index = disclosed.firstIndex(where: { $0.position == source.position.rawValue }) {
                         disclosed[index].fields = feed.fields.filter { disclosed[index].fields.contains($0) || fields.contains($0) }
+                        disclosedJSON[index] = nil
                     } else {
                         disclosed.append(DisclosedEvent(position: source.position.rawValue, hash: source.hash.hex, eventType: source.eventType, subject: subject,
                                                         fields: fields))
+                        disclosedJSON.append(nil)
                     }
                 }
             }
             if events.count < wanted { position = upper }
         }
-        guard !items.isEmpty else { return Page(items: [], next: FeedCursor(position), disclosure: nil) }
-        let subjects = Array(Set(disclosed.map(\.subject))).sorted { $0.description < $1.description }
-        let fields = feed.fields.filter { field in items.contains { $0.data[field.rawValue] != nil } }
+        guard !items.isEmpty else { return Page(items: [], next: FeedCursor(position), disclosure: nil, itemsJSON: []) }
+        let subjects = Set(disclosed.map(\.subject)).map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        let leftFields = Set(disclosed.flatMap(\.fields))
+        let fields = feed.fields.filter(leftFields.contains)
         let recorded = DataDisclosed(recipient: partner.recipient.id, register: partner.register.id, channel: "feed",
                                      legalBasis: partner.recipient.legalBasis, consentPurpose: feed.consentPurpose,
-                                     subjects: subjects, fields: fields, events: disclosed)
+                                     subjects: subjects, fields: fields, events: [])
+        let events = try zip(disclosed, disclosedJSON).map { event, json in try json ?? Self.encoder.encode(event) }
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
-                                                           subjects: subjects, payload: try JSONEncoder().encode(recorded))],
+                                                           subjects: subjects, payload: try recorded.encoded(withEvents: events))],
                                              to: tenant, metadata: metadata)
-        return Page(items: items, next: FeedCursor(position), disclosure: result.positions.first)
+        return Page(items: items, next: FeedCursor(position), disclosure: result.positions.first, itemsJSON: itemsJSON)
     }
+
+    /// Sorted keys, slashes unescaped: the JSON every feed answer carries.
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
 
     /// Whose event it is: the person of a person stream, the child of an attendance stream.
     static func subject(of event: RecordedEvent) -> PersonID? {
@@ -364,5 +397,36 @@ public struct FeedReader: Sendable {
             allowed.subtract(FeedField.protected.map(\.rawValue))
         }
         return data.filter { allowed.contains($0.key) }
+    }
+}
+
+/// Feed items of plain events (attendance, placements, consents) built once and shared by every reader of one log
+/// (`Registry.feedItems`): a hundred partners following the same events with the same fields would otherwise decode, build and
+/// encode each event a hundred times. Keyed by tenant, position and the feed's fields; the rules (scope, consent,
+/// erasure) are still decided per partner and page before an item is taken. Bounded: emptied when full.
+public final class FeedItemCache: Sendable {
+    struct Key: Hashable, Sendable {
+        let tenant: TenantID
+        let position: Int64
+        let fields: String
+    }
+
+    struct Entry: Sendable {
+        let item: FeedItem
+        let json: Data
+        let disclosed: DisclosedEvent
+        let disclosedJSON: Data
+    }
+
+    static let capacity = 50_000
+    private let entries = Mutex<[Key: Entry]>([:])
+
+    func entry(_ key: Key) -> Entry? { entries.withLock { $0[key] } }
+
+    func store(_ key: Key, _ entry: Entry) {
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = entry
+        }
     }
 }

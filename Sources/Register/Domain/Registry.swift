@@ -10,6 +10,9 @@ public struct Registry: Sendable {
     public let keyRing: KeyRing
     /// Folded person records of this registry's reads, kept in memory.
     let records = PersonRecordCache()
+    /// Feed items built for one partner and reused for the others (positions are immutable within one log, so the
+    /// cache belongs to the registry of that log, never to the process).
+    let feedItems = FeedItemCache()
     /// The clock commands read "today" from (tests pin it).
     public let now: @Sendable () -> Date
 

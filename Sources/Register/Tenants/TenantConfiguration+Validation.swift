@@ -157,6 +157,9 @@ private struct IssueList {
         }
         unique(register.dataCategories.map(\.id), at: path + [.key("dataCategories")], field: "id")
         unique(register.recipients.map(\.id), at: path + [.key("recipients")], field: "id")
+        for (index, recipient) in register.recipients.enumerated() where recipient.id == ManualDisclosure.guardianRecipient {
+            add(path + [.key("recipients"), .index(index), .key("id")], "guardian is reserved for hand-overs to a subject's guardian")
+        }
         for (index, recipient) in register.recipients.enumerated() {
             guard let feed = recipient.feed else { continue }
             let at = path + [.key("recipients"), .index(index), .key("feed")]

@@ -9,18 +9,12 @@ import Register
 // and this partner opens a feed; every page that carries personal data is recorded as a disclosure in the tenant's
 // log before it is answered (FeedReader).
 
-struct FeedPageView: Encodable {
-    var items: [FeedItem]
-    /// Where to continue from (`after`): past everything this page covered.
-    var next: String
-}
-
 extension RegisterAPI {
     static let feedPageLimit = 1_000
     static let feedLongestWait = 30
 
-    /// One page of a feed after a cursor (its text): the items and the cursor to continue from.
-    typealias FeedPages = @Sendable (_ after: String?, _ limit: Int) async throws -> (items: [FeedItem], next: String)
+    /// One page of a feed after a cursor (its text): the items (each as JSON) and the cursor to continue from.
+    typealias FeedPages = @Sendable (_ after: String?, _ limit: Int) async throws -> (items: [FeedItem], json: [Data], next: String)
 
     func addFeedRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
         tenant.get("feeds/:partner") { request, context in
@@ -44,10 +38,10 @@ extension RegisterAPI {
                 if partner.feed.shape == .statisticsExtract {
                     let page = try await statisticsPage(partner.feed, after: after.flatMap(StatisticsCursor.init(text:)) ?? StatisticsCursor(last: nil), limit: limit,
                                                         tenant: tenant)
-                    return (page.items, page.next.text)
+                    return (page.items, try page.items.map { try FeedReader.encoder.encode($0) }, page.next.text)
                 }
                 let page = try await reader.page(for: partner, after: after.flatMap(FeedCursor.init(text:)) ?? FeedCursor(.start), limit: limit, in: tenant, by: metadata)
-                return (page.items, page.next.text)
+                return (page.items, page.itemsJSON, page.next.text)
             }
             // A cursor of this feed's kind (positions in the log, or periods of a statistics extract).
             func cursor(_ text: String, field: String, detail: String) throws -> String {
@@ -74,7 +68,14 @@ extension RegisterAPI {
                 let page = try await pages(after, limit)
                 let remaining = deadline - ContinuousClock.now
                 if !page.items.isEmpty || remaining <= .zero {
-                    return try Response.json(FeedPageView(items: page.items, next: page.next))
+                    // The items' JSON as the reader made it (shared by the partners that read the same events).
+                    var body = ByteBuffer(string: #"{"items":["#)
+                    for (index, json) in page.json.enumerated() {
+                        if index > 0 { body.writeStaticString(",") }
+                        body.writeBytes(json)
+                    }
+                    body.writeString(#"],"next":"\#(page.next)"}"#)
+                    return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
                 }
                 after = page.next
                 await storage.store.wakeups.wait(for: tenant, after: generation, timeout: min(remaining, .seconds(1)))
@@ -93,15 +94,13 @@ extension RegisterAPI {
                      logger: Logger) -> Response {
         let wakeups = storage.store.wakeups
         let body = ResponseBody { writer in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             var cursor = start
             let end = ContinuousClock.now + open
             var lastWrite = ContinuousClock.now
             try await writer.write(ByteBuffer(string: ": \(partnerID) feed\n\n"))
             while ContinuousClock.now < end {
                 let generation = wakeups.generation(of: tenant)
-                let page: (items: [FeedItem], next: String)
+                let page: (items: [FeedItem], json: [Data], next: String)
                 do {
                     page = try await pages(cursor, limit)
                 } catch is Problem {
@@ -113,11 +112,13 @@ extension RegisterAPI {
                 }
                 cursor = page.next
                 if !page.items.isEmpty {
-                    var text = ""
-                    for item in page.items {
-                        text += "id: \(item.cursor)\nevent: \(item.type)\ndata: \(String(decoding: try encoder.encode(item), as: UTF8.self))\n\n"
+                    var text = ByteBuffer()
+                    for (item, json) in zip(page.items, page.json) {
+                        text.writeString("id: \(item.cursor)\nevent: \(item.type)\ndata: ")
+                        text.writeBytes(json)
+                        text.writeStaticString("\n\n")
                     }
-                    try await writer.write(ByteBuffer(string: text))
+                    try await writer.write(text)
                     lastWrite = ContinuousClock.now
                     continue
                 }
