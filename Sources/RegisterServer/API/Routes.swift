@@ -131,6 +131,7 @@ extension RegisterAPI {
         addGuardianProhibitionRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
+        addNoticeRoutes(to: router)
     }
 
     // MARK: Sessions
