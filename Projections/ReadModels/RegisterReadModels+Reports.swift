@@ -209,3 +209,52 @@ extension LocalDate {
         return ((try? LocalDate(year: next.0, month: next.1, day: 1)) ?? date).adding(days: -1)
     }
 }
+
+extension RegisterReadModels {
+    /// One read-model row about a person, for their access report: the table and its columns, sealed cells opened
+    /// for that person (another person's sealed cell is never opened).
+    public struct RowAbout: Sendable, Encodable {
+        public let projection: String
+        public let table: String
+        public let columns: [String: JSONValue]
+
+        public init(projection: String, table: String, columns: [String: JSONValue]) {
+            self.projection = projection
+            self.table = table
+            self.columns = columns
+        }
+    }
+
+    /// Every row of every read model that names `subject` in a `person` or `child` column.
+    public func rows(about subject: PersonID, tenant: TenantID) async throws -> [RowAbout] {
+        var queries: [ReadModelQuery] = []
+        for projection in RegisterProjections.all {
+            for table in projection.tables {
+                for column in ["person", "child"] where table.index(of: column) != nil {
+                    queries.append(ReadModelQuery(projection, table, where: [.equals(column, .text(subject.description))]))
+                }
+            }
+        }
+        let results = try await store.read(queries, tenant: tenant)
+        var rows: [RowAbout] = []
+        var seen = Set<String>()
+        for (query, found) in zip(queries, results) {
+            for row in found {
+                var columns: [String: JSONValue] = [:]
+                for (index, column) in query.table.columns.enumerated() where index < row.count {
+                    switch row[index] {
+                    case .null: columns[column.name] = .null
+                    case .int(let value): columns[column.name] = .int(value)
+                    case .text(let value): columns[column.name] = try await keyRing.openedValue(value, for: subject, in: tenant)
+                    }
+                }
+                // A row that names the person in both columns (a relationship) is shown once.
+                let identity = "\(query.projection)/\(query.table.name)/\(row.prefix(query.table.keyCount))"
+                if seen.insert(identity).inserted {
+                    rows.append(RowAbout(projection: query.projection, table: query.table.name, columns: columns))
+                }
+            }
+        }
+        return rows
+    }
+}

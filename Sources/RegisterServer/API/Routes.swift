@@ -129,6 +129,7 @@ extension RegisterAPI {
         addManualDisclosureRoutes(v1.group("tenants/:tenant"))
         addRectificationRoutes(v1.group("tenants/:tenant"))
         addGuardianProhibitionRoutes(v1.group("tenants/:tenant"))
+        addAccessReportRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
         addNoticeRoutes(to: router)

@@ -56,7 +56,7 @@ struct APIBehaviourTests {
             #expect(try await api.request(.post, "/v1/tenants/\(api.tenant)/people", token: token, json: ["kind": "child"]).status == .forbidden)
             try await accounts.revokeToken(id, in: api.tenant, by: api.metadata)
             #expect(try await accounts.verifyToken(token) == nil, "revoked")
-            let (_, expired) = try await accounts.issueToken(label: "old", roles: [.init(role: "billing")], expiresAt: Timestamp(Date(timeIntervalSinceNow: -60)),
+            let (_, expired) = try await accounts.issueToken(label: "old", roles: [.init(role: "billing")], expiresAt: Timestamp(APIFixture.clock().addingTimeInterval(-60)),
                                                              configuration: configuration, in: api.tenant, by: api.metadata)
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)", token: expired).status == .unauthorized)
             let tampered = String(token.dropLast(2)) + "xx"
