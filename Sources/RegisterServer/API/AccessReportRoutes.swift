@@ -165,7 +165,12 @@ extension RegisterAPI {
             try caller.grants.requireTenantWide(.disclosuresRead)
             let body = try await decodeBody(AccessReportRefusal.self, from: request, context: context)
             let subject = PersonID(body.person)
-            guard (try? await registry.personStructure(subject, in: caller.tenant)) != nil else { throw Problem.notFound }
+            guard let structure = try? await registry.personStructure(subject, in: caller.tenant) else { throw Problem.notFound }
+            if let requester = body.requester.map(PersonID.init), requester != subject,
+               !structure.isLinked(requester, as: [.guardian, .trustee, .representative]) {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "requester is the person or their guardian, trustee or representative.",
+                              field: "requester")
+            }
             try await registry.refuseAccessReport(of: subject, requester: body.requester.map(PersonID.init), explanation: body.explanation,
                                                   in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(subject, .change, "person/\(subject)/access-report")])

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Register
 import RegisterServer
+import TestSupport
 import Testing
 
 /// Every role against every endpoint of the API: what the role's permissions allow succeeds, what they do not is
@@ -63,6 +64,9 @@ struct PermissionMatrixTests {
              expected: expect(.ok, allowed: ["dpo"]), usesPersonalData: true),
         Case(name: "a child's guardian prohibitions", method: .get, path: { child, _ in "people/\(child)/guardian-prohibitions" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: ["director", "staff", "billing", "registry"], otherUnit: .notFound), usesPersonalData: true),
+        Case(name: "a subject access report", method: .post, path: { _, _ in "access-reports" },
+             body: { seed, _ in ["identityCode": IdentityCodes.testCode(seed: seed)] },
+             expected: expect(.created, allowed: ["dpo"]), usesPersonalData: true, readModel: true),
         Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: Set(users), otherUnit: .ok), usesPersonalData: false),
         Case(name: "a unit's roster", method: .get, path: { _, _ in "units/\(APIFixture.unit)/roster?date=2026-11-24" }, body: { _, _ in nil },
