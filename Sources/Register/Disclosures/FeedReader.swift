@@ -29,6 +29,9 @@ public struct FeedReader: Sendable {
         public let disclosure: LogPosition?
         /// Each item as JSON (sorted keys), to write into an answer without encoding it again.
         public let itemsJSON: [Data]
+        /// Whether the page scanned up to the head as it was: when not (the scan budget ran out first), the next page
+        /// has more to scan at once and a long poll should not wait for an append.
+        public var reachedHead = true
     }
 
     /// A recipient with a feed, from the tenant's configuration.
@@ -146,7 +149,7 @@ public struct FeedReader: Sendable {
             }
             if events.count < wanted { position = upper }
         }
-        guard !items.isEmpty else { return Page(items: [], next: FeedCursor(position), disclosure: nil, itemsJSON: []) }
+        guard !items.isEmpty else { return Page(items: [], next: FeedCursor(position), disclosure: nil, itemsJSON: [], reachedHead: position >= head) }
         let subjects = Set(disclosed.map(\.subject)).map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
         let leftFields = Set(disclosed.flatMap(\.fields))
         let fields = feed.fields.filter(leftFields.contains)

@@ -13,8 +13,9 @@ extension RegisterAPI {
     static let feedPageLimit = 1_000
     static let feedLongestWait = 30
 
-    /// One page of a feed after a cursor (its text): the items (each as JSON) and the cursor to continue from.
-    typealias FeedPages = @Sendable (_ after: String?, _ limit: Int) async throws -> (items: [FeedItem], json: [Data], next: String)
+    /// One page of a feed after a cursor (its text): the items (each as JSON), the cursor to continue from, and whether
+    /// the page reached the head (an empty page that did not has more to scan without waiting).
+    typealias FeedPages = @Sendable (_ after: String?, _ limit: Int) async throws -> (items: [FeedItem], json: [Data], next: String, reachedHead: Bool)
 
     func addFeedRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
         tenant.get("feeds/:partner") { request, context in
@@ -38,10 +39,10 @@ extension RegisterAPI {
                 if partner.feed.shape == .statisticsExtract {
                     let page = try await statisticsPage(partner.feed, after: after.flatMap(StatisticsCursor.init(text:)) ?? StatisticsCursor(last: nil), limit: limit,
                                                         tenant: tenant)
-                    return (page.items, try page.items.map { try FeedReader.encoder.encode($0) }, page.next.text)
+                    return (page.items, try page.items.map { try FeedReader.encoder.encode($0) }, page.next.text, true)
                 }
                 let page = try await reader.page(for: partner, after: after.flatMap(FeedCursor.init(text:)) ?? FeedCursor(.start), limit: limit, in: tenant, by: metadata)
-                return (page.items, page.itemsJSON, page.next.text)
+                return (page.items, page.itemsJSON, page.next.text, page.reachedHead)
             }
             // A cursor of this feed's kind (positions in the log, or periods of a statistics extract).
             func cursor(_ text: String, field: String, detail: String) throws -> String {
@@ -78,6 +79,7 @@ extension RegisterAPI {
                     return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
                 }
                 after = page.next
+                if !page.reachedHead { continue }
                 await storage.store.wakeups.wait(for: tenant, after: generation, timeout: min(remaining, .seconds(1)))
             }
         }
@@ -100,7 +102,7 @@ extension RegisterAPI {
             try await writer.write(ByteBuffer(string: ": \(partnerID) feed\n\n"))
             while ContinuousClock.now < end {
                 let generation = wakeups.generation(of: tenant)
-                let page: (items: [FeedItem], json: [Data], next: String)
+                let page: (items: [FeedItem], json: [Data], next: String, reachedHead: Bool)
                 do {
                     page = try await pages(cursor, limit)
                 } catch is Problem {
@@ -126,6 +128,7 @@ extension RegisterAPI {
                     try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                     lastWrite = ContinuousClock.now
                 }
+                if !page.reachedHead { continue }  // More of the log to scan: no reason to wait for an append.
                 await wakeups.wait(for: tenant, after: generation, timeout: max(.zero, min(.seconds(1), end - ContinuousClock.now)))
             }
             try await writer.finish(nil)
