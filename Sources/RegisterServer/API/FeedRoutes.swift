@@ -3,11 +3,36 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Synchronization
 import Register
 
 // Partners' event feeds: a page of items after a cursor, optionally long-polled, or the same as Server-Sent Events. Only a partner token of this tenant
 // and this partner opens a feed; every page that carries personal data is recorded as a disclosure in the tenant's
 // log before it is answered (FeedReader).
+
+/// How many feed requests each partner of each tenant has open, so that one partner cannot hold the server's
+/// connections and tasks with streams and long polls (each one re-reads and re-records what it delivers).
+public final class FeedConnections: Sendable {
+    /// Open requests a partner may hold at once; one more is refused (429) or, as an event stream, ended at once.
+    public static let limit = 4
+    private let open = Mutex<[String: Int]>([:])
+
+    /// Takes a place for `key`, or answers false when the partner already holds `limit`.
+    func enter(_ key: String) -> Bool {
+        open.withLock { open in
+            guard open[key, default: 0] < Self.limit else { return false }
+            open[key, default: 0] += 1
+            return true
+        }
+    }
+
+    func leave(_ key: String) {
+        open.withLock { open in
+            open[key, default: 1] -= 1
+            if open[key] == 0 { open.removeValue(forKey: key) }
+        }
+    }
+}
 
 extension RegisterAPI {
     static let feedPageLimit = 1_000
@@ -59,9 +84,13 @@ extension RegisterAPI {
                     after = try cursor(last, field: "Last-Event-ID", detail: "Last-Event-ID is an event id from this feed.")
                 }
                 let open = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 1...Self.streamLongestOpen) ?? Self.streamLongestOpen
-                return eventStream(pages, tenant: tenant, from: after, limit: limit, open: .seconds(open), partnerID: partner.recipient.id, logger: context.logger)
+                return eventStream(pages, tenant: tenant, from: after, limit: limit, open: .seconds(open), partnerID: partner.recipient.id,
+                                   connection: "\(tenant)/\(partner.recipient.id)", logger: context.logger)
             }
             let wait = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 0...Self.feedLongestWait) ?? 0
+            let connection = "\(tenant)/\(partner.recipient.id)"
+            guard feedConnections.enter(connection) else { throw Self.tooManyFeedRequests }
+            defer { feedConnections.leave(connection) }
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
                 // Read the wake-up generation first, so an append between the scan and the wait is not missed.
@@ -86,6 +115,10 @@ extension RegisterAPI {
     }
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    static var tooManyFeedRequests: Problem {
+        Problem(status: .tooManyRequests, code: "too-many-requests",
+                detail: "This partner already has \(FeedConnections.limit) feed requests open; finish one (or use one event stream) first.")
+    }
     /// How long an event stream stays open before the server ends it (the client reconnects with Last-Event-ID).
     static let streamLongestOpen = 300
     static let heartbeat = Duration.seconds(15)
@@ -93,9 +126,18 @@ extension RegisterAPI {
     /// The feed as Server-Sent Events: each item an event whose id is its cursor, pages recorded as disclosures before
     /// they are written, a comment line as heartbeat every 15 seconds, the stream ended by the server after `open`.
     func eventStream(_ pages: @escaping FeedPages, tenant: TenantID, from start: String?, limit: Int, open: Duration, partnerID: String,
-                     logger: Logger) -> Response {
+                     connection: String, logger: Logger) -> Response {
         let wakeups = storage.store.wakeups
+        let connections = feedConnections
         let body = ResponseBody { writer in
+            // Counted while the stream runs (here, so that a stream that never starts holds no place). One too many
+            // ends at once, telling the client to come back in a minute.
+            guard connections.enter(connection) else {
+                try await writer.write(ByteBuffer(string: "retry: 60000\n: too many open feed requests for \(partnerID)\n\n"))
+                try await writer.finish(nil)
+                return
+            }
+            defer { connections.leave(connection) }
             var cursor = start
             let end = ContinuousClock.now + open
             var lastWrite = ContinuousClock.now

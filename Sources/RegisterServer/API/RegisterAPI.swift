@@ -16,6 +16,8 @@ struct RegisterAPI: Sendable {
     let readModels: RegisterReadModels
     /// The projections running in this process (nil where only the routes are built, as in some tests).
     let projectionService: ProjectionService?
+    /// Feed requests each partner has open (long polls and event streams hold one each).
+    let feedConnections = FeedConnections()
     let now: @Sendable () -> Date
 
     init(storage: RegisterStorage, projectionService: ProjectionService? = nil, now: @escaping @Sendable () -> Date = { Date() }) {

@@ -368,4 +368,29 @@ extension FeedAPITests {
             #expect(recorded.isEmpty, "counts are not personal data: no disclosure is recorded")
         }
     }
+
+    @Test("a partner holds at most four feed requests at once: a fifth long poll is refused with 429, a fifth stream ends at once")
+    func partnerConnectionLimit() async throws {
+        try await APIFixture.with(.sqlite) { api in
+            _ = try await api.placedChild(51)
+            let varda = try await Self.partnerToken(api, "varda")
+            let first = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?limit=1000", token: varda)
+            let head = try #require(first.json["next"] as? String)
+            let path = "/v1/tenants/\(api.tenant)/feeds/varda?after=\(head)&wait=4"
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<FeedConnections.limit {
+                    group.addTask { try await api.request(.get, path, token: varda).status }
+                }
+                try await Task.sleep(for: .milliseconds(700))
+                let refused = try await api.request(.get, path, token: varda)
+                #expect(refused.status == .tooManyRequests && refused.problemCode == "too-many-requests", "\(refused.text)")
+                let stream = try await api.request(.get, path, token: varda, headers: [.accept: "text/event-stream"])
+                #expect(stream.text.contains("too many open feed requests") && stream.text.contains("retry: 60000"))
+                // Another partner is not affected.
+                #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/kela", token: try await Self.partnerToken(api, "kela")).status == .ok)
+                for try await status in group { #expect(status == .ok) }
+            }
+            #expect(try await api.request(.get, path.replacingOccurrences(of: "wait=4", with: "wait=0"), token: varda).status == .ok, "places are given back")
+        }
+    }
 }
