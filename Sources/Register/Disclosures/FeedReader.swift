@@ -80,6 +80,8 @@ public struct FeedReader: Sendable {
         // unscoped feed) only whether the subject is erased matters: the key ring answers that for a whole batch at
         // once, which spares a read of the person's stream per subject and page.
         let recordsNeeded = feed.units != nil || feed.consentPurpose != nil || feed.shape == .careRelationships
+        // Nothing of a person whose processing is restricted leaves (O21), older events included.
+        let restricted = try await registry.restrictions(in: tenant)
         while items.count < limit, position < stop {
             let upper = LogPosition(min(stop.rawValue, position.rawValue + 10_000))
             let wanted = limit - items.count
@@ -88,7 +90,7 @@ public struct FeedReader: Sendable {
             let keys = light.isEmpty ? nil : try await keyRing.openingKeys(for: light, in: tenant)
             for event in events {
                 position = event.position
-                guard let subject = Self.subject(of: event) else { continue }
+                guard let subject = Self.subject(of: event), restricted[subject] == nil else { continue }
                 if let keys, !recordsNeeded, !Self.detailEvents.contains(event.eventType) {
                     if case .erased? = keys[subject] { continue }
                     // The same event with the same fields makes the same item for every partner: built once.

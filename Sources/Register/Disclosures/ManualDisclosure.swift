@@ -13,7 +13,7 @@ public struct DisclosureRefused: RegisterEvent {
     public var subjects: [PersonID]
     public var fields: [FeedField]
     /// A stable code: `no-legal-basis`, `no-consent`, `fields-not-covered`, `protected-data`, `not-representative`,
-    /// `minor-prohibition`.
+    /// `minor-prohibition`, `restricted`.
     public var reason: String
     public var detail: String
 }
@@ -122,6 +122,10 @@ public struct ManualDisclosure: Sendable {
         let protected = Set(request.fields).intersection(FeedField.protected)
         if !protected.isEmpty, !entitled, let person = records.first(where: \.nonDisclosure) {
             return try await refuse("protected-data", "\(person.id) is under a non-disclosure order; the recipient is not entitled to \(protected.map(\.rawValue).sorted().joined(separator: ", ")).")
+        }
+        let restrictions = try await registry.restrictions(in: tenant)
+        if let restricted = records.first(where: { restrictions[$0.id] != nil }) {
+            return try await refuse("restricted", "Processing of \(restricted.id)'s data is restricted (O21): nothing of them is handed over.")
         }
         if let erased = records.first(where: \.isErased) {
             throw DomainError(.rule, "erased", "\(erased.id) has been erased; nothing of them can be handed over.", field: "subjects")

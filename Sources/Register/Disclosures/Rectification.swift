@@ -104,7 +104,7 @@ extension Registry {
                                     in tenant: TenantID, by metadata: EventMetadata) async throws {
         let explanation = try Check.text(explanation, field: "explanation", limit: 2_000)
         guard !fields.isEmpty else { throw DomainError.invalid("fields", "name the fields the request concerned") }
-        try await execute(on: id, in: tenant, by: metadata) { _ in
+        try await execute(on: id, in: tenant, by: metadata, whileRestricted: true) { _ in
             let subjects = [id] + (requestedBy.map { $0 == id ? [] : [$0] } ?? [])
             return [try await event(id, RectificationRefused(fields: fields, requestedBy: requestedBy, explanation: .clear(explanation, subject: id)),
                                     subjects: subjects, in: tenant)]

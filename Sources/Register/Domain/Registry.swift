@@ -13,6 +13,8 @@ public struct Registry: Sendable {
     /// Feed items built for one partner and reused for the others (positions are immutable within one log, so the
     /// cache belongs to the registry of that log, never to the process).
     let feedItems = FeedItemCache()
+    /// The tenants' restrictions of processing (O21), read forward from where the last check left off.
+    let restrictionCache = RestrictionCache()
     /// The clock commands read "today" from (tests pin it).
     public let now: @Sendable () -> Date
 
@@ -340,6 +342,7 @@ public struct Registry: Sendable {
             if attempt == 1, let known, known.id == child { record = known } else { record = try await personStructure(child, in: tenant) }
             try Self.requireChild(record)
             try Self.refuseErased(record)
+            try await refuseRestricted(child, in: tenant)
             let events = try await store.readStream(RegisterStreams.attendance(child, month: date.monthKey), of: tenant)
             let month = try AttendanceMonth.fold(events, child: child, month: date.monthKey, day: date)
             guard let (type, payload) = try decide(record, month.days[date] ?? .init()) else { return }
@@ -360,11 +363,14 @@ public struct Registry: Sendable {
     // MARK: Helpers
 
     /// Runs a command on one person's stream: load, decide, append expecting the version read; on a race, again.
-    func execute(on id: PersonID, in tenant: TenantID, by metadata: EventMetadata,
+    /// - Parameter whileRestricted: the command records the handling of the subject's own request (a refusal), which
+    ///   a restriction of processing does not stop; every other change is refused while one is in force (O21).
+    func execute(on id: PersonID, in tenant: TenantID, by metadata: EventMetadata, whileRestricted: Bool = false,
                          decide: (PersonRecord) async throws -> [ProposedEvent]) async throws {
         for _ in 1...Self.attempts {
             let record = try await personStructure(id, in: tenant)
             try Self.refuseErased(record)
+            if !whileRestricted { try await refuseRestricted(id, in: tenant) }
             let events = try await decide(record)
             guard !events.isEmpty else { return }
             do {

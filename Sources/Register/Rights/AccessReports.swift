@@ -45,7 +45,7 @@ extension Registry {
     /// Records a refused access request with its written explanation.
     public func refuseAccessReport(of subject: PersonID, requester: PersonID?, explanation: String, in tenant: TenantID, by metadata: EventMetadata) async throws {
         let explanation = try Check.text(explanation, field: "explanation", limit: 4_000)
-        try await execute(on: subject, in: tenant, by: metadata) { _ in
+        try await execute(on: subject, in: tenant, by: metadata, whileRestricted: true) { _ in
             let refused = AccessReportRefused(requester: requester, explanation: .clear(explanation, subject: subject))
             return [try await event(subject, refused, subjects: [subject] + (requester.map { [$0] } ?? []), in: tenant)]
         }

@@ -6,9 +6,10 @@ import Register
 
 // The right of access (O19): everything the tenant stores about a person — their data opened from the log, their
 // read-model rows, the disclosures of their data and a summary of the access log — as JSON or as a printable HTML
-// page in Finnish or English, or the statement that nothing is stored. For the data-protection officer answering
-// the request (access-log.read and disclosures.read, tenant-wide). Producing it is recorded (AccessReportProduced),
-// and a refusal on legal grounds keeps its written explanation (AccessReportRefused).
+// page in Finnish or English, or the statement that nothing is stored. For the roles that handle subjects' requests
+// (subject-requests.manage, tenant-wide: the data-protection officer). Producing it is recorded
+// (AccessReportProduced), and a refusal on legal grounds keeps its written explanation (AccessReportRefused).
+// The same roles restrict processing and lift restrictions (O21).
 
 struct AccessReportRequest: Decodable {
     /// The person, by id…
@@ -21,6 +22,15 @@ struct AccessReportRequest: Decodable {
     var format: String?
     /// `fi` (default) or `en`, for the HTML page.
     var lang: String?
+}
+
+struct NewRestriction: Decodable {
+    var grounds: RestrictionGrounds
+    var reason: String
+}
+
+struct LiftedRestriction: Decodable {
+    var reason: String
 }
 
 struct AccessReportRefusal: Decodable {
@@ -53,6 +63,8 @@ struct AccessReportView: Encodable {
         var details: PersonDetails?
         var erased: Bool
         var nonDisclosure: Bool
+        /// A restriction of processing in force.
+        var restriction: RestrictionView?
         var relationships: [[String: String]]
     }
 
@@ -78,8 +90,7 @@ extension RegisterAPI {
     func addAccessReportRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
         tenant.post("access-reports") { request, context in
             let caller = try await caller(request, context)
-            try caller.grants.requireTenantWide(.accessLogRead)
-            try caller.grants.requireTenantWide(.disclosuresRead)
+            try caller.grants.requireTenantWide(.subjectRequestsManage)
             let body = try await decodeBody(AccessReportRequest.self, from: request, context: context)
             let format = body.format ?? "json"
             guard ["json", "html"].contains(format) else {
@@ -154,6 +165,7 @@ extension RegisterAPI {
                 subject: subject.description, producedAt: now, requester: requester?.description, nothingStored: false, feeMayApply: feeMayApply,
                 previousReport: previous?.description,
                 person: .init(kind: record.kind.rawValue, details: details, erased: record.isErased, nonDisclosure: record.nonDisclosure,
+                              restriction: try await registry.restrictions(in: caller.tenant)[subject].map(RestrictionView.init),
                               relationships: record.relationships.map { ["person": $0.person.description, "kind": $0.kind.rawValue] }),
                 events: events, readModels: rows, disclosures: disclosures, uses: uses.values.sorted { ($0.first, $0.role) < ($1.first, $1.role) })
             return try reportResponse(report, format: format, language: language)
@@ -161,8 +173,7 @@ extension RegisterAPI {
 
         tenant.post("access-reports/refusals") { request, context in
             let caller = try await caller(request, context)
-            try caller.grants.requireTenantWide(.accessLogRead)
-            try caller.grants.requireTenantWide(.disclosuresRead)
+            try caller.grants.requireTenantWide(.subjectRequestsManage)
             let body = try await decodeBody(AccessReportRefusal.self, from: request, context: context)
             let subject = PersonID(body.person)
             guard let structure = try? await registry.personStructure(subject, in: caller.tenant) else { throw Problem.notFound }
@@ -175,6 +186,28 @@ extension RegisterAPI {
                                                   in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(subject, .change, "person/\(subject)/access-report")])
             return Response(status: .created)
+        }
+    }
+
+    func addRestrictionRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
+        tenant.post("people/:person/restriction") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.subjectRequestsManage)
+            let person = try personID(context)
+            let body = try await decodeBody(NewRestriction.self, from: request, context: context)
+            try await registry.restrict(person, grounds: body.grounds, reason: body.reason, in: caller.tenant, by: caller.metadata)
+            try await recordAccess(caller, [(person, .change, "person/\(person)/restriction")])
+            return Response(status: .created)
+        }
+
+        tenant.delete("people/:person/restriction") { request, context in
+            let caller = try await caller(request, context)
+            try caller.grants.requireTenantWide(.subjectRequestsManage)
+            let person = try personID(context)
+            let body = try await decodeBody(LiftedRestriction.self, from: request, context: context)
+            try await registry.liftRestriction(of: person, reason: body.reason, in: caller.tenant, by: caller.metadata)
+            try await recordAccess(caller, [(person, .change, "person/\(person)/restriction")])
+            return Response(status: .noContent)
         }
     }
 
@@ -264,6 +297,9 @@ struct AccessReportPage {
                 }
                 if person.erased { rows.append([t("Poistettu", "Erased"), "✓"]) }
                 if person.nonDisclosure { rows.append([t("Turvakielto", "Non-disclosure order"), "✓"]) }
+                if let restriction = person.restriction {
+                    rows.append([t("Käsittelyä rajoitettu", "Processing restricted"), "\(restriction.grounds.rawValue), \(restriction.since)"])
+                }
                 table([t("Tieto", "Field"), t("Arvo", "Value")], rows)
             }
             body += "<h2>\(Self.escaped(t("Tapahtumat", "Events")))</h2>\n"

@@ -161,7 +161,8 @@ extension RegisterAPI {
                 throw Problem(status: .badRequest, code: "invalid-field", detail: "legalBasis names the statute in at most 300 characters.", field: "legalBasis")
             }
             let subjects = body.subjects.map(PersonID.init)
-            for subject in subjects { _ = try await reachablePerson(subject, caller, with: .disclosuresWrite, opening: false) }
+            // A restricted subject is refused by the hand-over itself, so that the refusal is recorded (O21).
+            for subject in subjects { _ = try await reachablePerson(subject, caller, with: .disclosuresWrite, opening: false, allowingRestricted: true) }
             let outcome = try await ManualDisclosure(registry: registry).record(
                 .init(recipient: body.recipient, subjects: subjects, fields: body.fields, legalBasis: body.legalBasis, channel: channel,
                       guardian: body.guardian.map(PersonID.init), register: body.register),

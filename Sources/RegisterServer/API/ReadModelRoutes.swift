@@ -32,9 +32,14 @@ struct ReadModelPersonView: Encodable {
     var nonDisclosure: Bool
     var protectedFieldsHidden: Bool
     var details: PersonDetails?
+    /// A restriction of processing in force (O21): the details are left out for roles that do not handle subjects'
+    /// requests.
+    var restriction: RestrictionView?
 
     /// - Parameter minimal: leave out the identity code and birth date (a roster has no need of them).
-    init(_ person: RegisterReadModels.PersonEntry, showProtected: Bool, minimal: Bool = false) {
+    /// - Parameter restrictions: the tenant's restrictions in force, and whether the caller reads restricted people.
+    init(_ person: RegisterReadModels.PersonEntry, showProtected: Bool, minimal: Bool = false,
+         restrictions: (all: [PersonID: Restriction], show: Bool) = ([:], false)) {
         id = person.id
         kind = person.kind
         erased = person.erased
@@ -46,7 +51,9 @@ struct ReadModelPersonView: Encodable {
             details?.identityCode = nil
             details?.birthDate = nil
         }
-        self.details = details
+        let restriction = (try? PersonID(person.id)).flatMap { restrictions.all[$0] }
+        self.restriction = restriction.map(RestrictionView.init)
+        self.details = restriction != nil && !restrictions.show ? nil : details
     }
 }
 
@@ -57,6 +64,8 @@ struct UnitAttendanceView: Encodable {
 
     struct Child: Encodable {
         var child: String
+        /// Processing of the child's data is restricted (O21): nothing of their attendance is shown.
+        var restricted: Bool
         var bookedMinutes: Int
         var usedMinutes: Int
         var daysPresent: Int
@@ -165,12 +174,14 @@ extension RegisterAPI {
             try requireUnitReach(back: date, caller, [.placementsRead, .peopleRead])
             let roster = try await readModels.roster(unit: unit, on: date, tenant: caller.tenant)
             let showProtected = (try? caller.grants.covers(unit: unit, with: .peopleReadProtected)) != nil
+            let restrictions = (all: try await registry.restrictions(in: caller.tenant), show: caller.grants.has(.subjectRequestsManage))
             let view = RosterView(unit: unit, date: date, children: roster.map { entry in
-                RosterView.Entry(child: ReadModelPersonView(entry.child, showProtected: showProtected, minimal: true), placement: entry.placement.id,
+                RosterView.Entry(child: ReadModelPersonView(entry.child, showProtected: showProtected, minimal: true, restrictions: restrictions),
+                                 placement: entry.placement.id,
                                  arrangement: entry.placement.arrangement,
                                  serviceNeed: entry.serviceNeed.map { .init(from: $0.from, hoursPerWeek: $0.need.hoursPerWeek, shiftCare: $0.need.shiftCare) },
                                  booking: entry.booking.map { AttendanceView.Booking(start: $0.start, end: $0.end) },
-                                 guardians: entry.guardians.map { ReadModelPersonView($0, showProtected: showProtected, minimal: true) })
+                                 guardians: entry.guardians.map { ReadModelPersonView($0, showProtected: showProtected, minimal: true, restrictions: restrictions) })
             })
             let shown = roster.flatMap { [$0.child.id] + $0.guardians.map(\.id) }
             try await recordAccess(caller, try Set(shown).sorted().map { (try PersonID($0), .view, "unit/\(unit)/roster/\(date)") })
@@ -185,10 +196,16 @@ extension RegisterAPI {
                 throw Problem(status: .badRequest, code: "invalid-field", detail: "month is required, written YYYY-MM.", field: "month")
             }
             try requireUnitReach(back: LocalDate.lastDay(ofMonthOf: first), caller, [.attendanceRead])
+            let restrictions = caller.grants.has(.subjectRequestsManage) ? [:] : try await registry.restrictions(in: caller.tenant)
+            // A child whose processing is restricted is listed as such, without their attendance (O21).
             let children = try await readModels.attendance(unit: unit, month: first.monthKey, tenant: caller.tenant)
             try await recordAccess(caller, try children.map { (try PersonID($0.child), .view, "unit/\(unit)/attendance/\(first.monthKey)") })
             return try Response.json(UnitAttendanceView(unit: unit, month: first.monthKey, children: children.map { child in
-                UnitAttendanceView.Child(child: child.child, bookedMinutes: child.bookedMinutes, usedMinutes: child.usedMinutes, daysPresent: child.daysPresent,
+                if let id = try? PersonID(child.child), restrictions[id] != nil {
+                    return UnitAttendanceView.Child(child: child.child, restricted: true, bookedMinutes: 0, usedMinutes: 0, daysPresent: 0, absences: [:], days: [])
+                }
+                return UnitAttendanceView.Child(child: child.child, restricted: false,
+                                         bookedMinutes: child.bookedMinutes, usedMinutes: child.usedMinutes, daysPresent: child.daysPresent,
                                          absences: Dictionary(uniqueKeysWithValues: child.absences.map { ($0.key.rawValue, $0.value) }),
                                          days: child.days.map { day in
                                              AttendanceView.Day(date: day.date, booking: day.booking.map { AttendanceView.Booking(start: $0.start, end: $0.end) },
@@ -226,7 +243,10 @@ extension RegisterAPI {
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.consentsRead)
             let purpose = try request.uri.queryParameters.get("purpose").map { try Check.code(String($0), field: "purpose") }
+            let restrictions = caller.grants.has(.subjectRequestsManage) ? [:] : try await registry.restrictions(in: caller.tenant)
+            // People whose processing is restricted are left out of the list (O21); their own views show why.
             let consents = try await readModels.consents(purpose: purpose, tenant: caller.tenant)
+                .filter { entry in (try? PersonID(entry.subject)).map { restrictions[$0] == nil } ?? true }
             try await recordAccess(caller, try Set(consents.map(\.subject)).sorted().map { (try PersonID($0), .view, "consents/\(purpose ?? "all")") })
             return try Response.json(consents.map {
                 ConsentInForceView(subject: $0.subject, purpose: $0.purpose, validFrom: $0.validFrom, givenBy: $0.givenBy, givenAt: $0.givenAt.description)
@@ -245,11 +265,14 @@ extension RegisterAPI {
             // As on every route: people.read-protected must reach the child through whom the people are shown.
             let showProtected = caller.grants.canReach(record, with: .peopleReadProtected, today: today)
             let current = overview.placements.first { $0.covers(today) }
+            let restrictions = (all: try await registry.restrictions(in: caller.tenant), show: caller.grants.has(.subjectRequestsManage))
             let view = ReadModelOverviewView(
-                child: ReadModelPersonView(overview.child, showProtected: showProtected),
+                child: ReadModelPersonView(overview.child, showProtected: showProtected, restrictions: restrictions),
                 placements: overview.placements.map(PlacementView.init),
                 currentServiceNeed: current?.serviceNeed(on: today).map { .init(from: $0.from, hoursPerWeek: $0.need.hoursPerWeek, shiftCare: $0.need.shiftCare) },
-                relatedPeople: overview.related.map { .init(relationship: $0.relationship, person: ReadModelPersonView($0.person, showProtected: showProtected)) },
+                relatedPeople: overview.related.map {
+                    .init(relationship: $0.relationship, person: ReadModelPersonView($0.person, showProtected: showProtected, restrictions: restrictions))
+                },
                 consents: caller.grants.canReach(record, with: .consentsRead, today: today) ? overview.consents.map {
                     ConsentInForceView(subject: $0.subject, purpose: $0.purpose, validFrom: $0.validFrom, givenBy: $0.givenBy, givenAt: $0.givenAt.description)
                 } : nil)

@@ -109,7 +109,9 @@ struct RegisterAPI: Sendable {
     }
 
     /// Loads a person the caller's permission reaches, or answers 404.
-    func reachablePerson(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true) async throws -> PersonRecord {
+    /// - Parameter allowingRestricted: the route decides on restriction itself (a hand-over is refused and recorded).
+    func reachablePerson(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true,
+                         allowingRestricted: Bool = false) async throws -> PersonRecord {
         try caller.grants.require(permission)
         let record: PersonRecord
         do {
@@ -118,6 +120,11 @@ struct RegisterAPI: Sendable {
             throw Problem.notFound
         }
         try caller.grants.reaches(record, with: permission, today: today)
+        // A person whose processing is restricted is read only by roles that handle subjects' requests (O21).
+        if !allowingRestricted, !caller.grants.has(.subjectRequestsManage), try await registry.restrictions(in: caller.tenant)[id] != nil {
+            throw Problem(status: .forbidden, code: "restricted",
+                          detail: "Processing of this person's data is restricted; only roles that handle subjects' requests read it.")
+        }
         return record
     }
 }

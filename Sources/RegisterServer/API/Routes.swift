@@ -130,6 +130,7 @@ extension RegisterAPI {
         addRectificationRoutes(v1.group("tenants/:tenant"))
         addGuardianProhibitionRoutes(v1.group("tenants/:tenant"))
         addAccessReportRoutes(v1.group("tenants/:tenant"))
+        addRestrictionRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
         addNoticeRoutes(to: router)
@@ -205,14 +206,16 @@ extension RegisterAPI {
             _ = try await reachablePerson(id, caller, with: .peopleRead, opening: false)
             let record = try await reachablePerson(id, caller, with: .peopleRead)
             try await recordAccess(caller, [(record.id, .view, "person/\(record.id)")])
-            return try Response.json(PersonView(record, grants: caller.grants, today: today))
+            return try Response.json(PersonView(record, grants: caller.grants, today: today,
+                                                restriction: try await registry.restrictions(in: caller.tenant)[record.id]))
         }
 
         tenant.get("people/:person") { request, context in
             let caller = try await caller(request, context)
             let record = try await reachablePerson(try personID(context), caller, with: .peopleRead)
             try await recordAccess(caller, [(record.id, .view, "person/\(record.id)")])
-            return try Response.json(PersonView(record, grants: caller.grants, today: today))
+            return try Response.json(PersonView(record, grants: caller.grants, today: today,
+                                                restriction: try await registry.restrictions(in: caller.tenant)[record.id]))
         }
 
         tenant.patch("people/:person") { request, context in
@@ -271,15 +274,18 @@ extension RegisterAPI {
             let record = try await reachablePerson(try personID(context), caller, with: .peopleRead)
             guard record.kind == .child else { throw Problem.notFound }
             var related: [ChildOverview.Related] = []
+            let restrictions = try await registry.restrictions(in: caller.tenant)
             for link in record.relationships {
-                // A linked person who was erased still shows as a link, without details.
+                // A linked person who was erased still shows as a link, without details; one whose processing is
+                // restricted, as restricted.
                 let person = try await registry.person(link.person, in: caller.tenant)
-                related.append(.init(relationship: link.kind, person: PersonView(person, grants: caller.grants, today: today, through: record)))
+                related.append(.init(relationship: link.kind, person: PersonView(person, grants: caller.grants, today: today, through: record,
+                                                                                 restriction: restrictions[person.id])))
             }
             let current = record.placement(on: today)
             let need = current?.serviceNeed(on: today)
             let overview = ChildOverview(
-                child: PersonView(record, grants: caller.grants, today: today),
+                child: PersonView(record, grants: caller.grants, today: today, restriction: restrictions[record.id]),
                 placements: record.placements.map(PlacementView.init),
                 currentPlacement: current?.id.lowercasedString,
                 currentServiceNeed: need.map { .init(from: current?.serviceNeeds.last { $0.from <= today }?.from ?? today, hoursPerWeek: $0.hoursPerWeek, shiftCare: $0.shiftCare) },

@@ -12,11 +12,14 @@ struct PersonView: Encodable {
     /// True when protected fields were left out because of a non-disclosure order.
     var protectedFieldsHidden: Bool
     var details: PersonDetails?
+    /// A restriction of processing in force (O21); the details are then shown only to roles that handle subjects'
+    /// requests.
+    var restriction: RestrictionView?
     var registeredAt: String
     var updatedAt: String
 
     /// - Parameter child: for a person shown as linked to a child, the child through whom the caller reaches them.
-    init(_ record: PersonRecord, grants: Grants, today: LocalDate, through child: PersonRecord? = nil) {
+    init(_ record: PersonRecord, grants: Grants, today: LocalDate, through child: PersonRecord? = nil, restriction: Restriction? = nil) {
         id = record.id.description
         kind = record.kind
         erased = record.isErased
@@ -25,8 +28,21 @@ struct PersonView: Encodable {
         let hide = record.nonDisclosure && !grants.canReach(record, through: child, with: .peopleReadProtected, today: today)
         protectedFieldsHidden = hide && record.details != nil
         self.details = hide ? record.details?.withoutProtectedFields() : record.details
+        self.restriction = restriction.map(RestrictionView.init)
+        if restriction != nil, !grants.has(.subjectRequestsManage) { details = nil }
         registeredAt = record.registeredAt.description
         updatedAt = record.updatedAt.description
+    }
+}
+
+/// A restriction of processing as every output shows it.
+struct RestrictionView: Encodable {
+    var grounds: RestrictionGrounds
+    var since: String
+
+    init(_ restriction: Restriction) {
+        grounds = restriction.grounds
+        since = restriction.since.description
     }
 }
 

@@ -38,7 +38,7 @@ struct APIFixture: Sendable {
                                    .attendanceRead, .consentsRead, .consentsWrite, .statisticsRead, .disclosuresWrite]),
         role("staff", .units, [.peopleRead, .placementsRead, .attendanceRead, .attendanceWrite, .consentsRead, .careInformationRead]),
         role("billing", .tenant, [.peopleRead, .placementsRead, .attendanceRead]),
-        role("dpo", .tenant, [.accessLogRead, .disclosuresRead]),
+        role("dpo", .tenant, [.accessLogRead, .disclosuresRead, .subjectRequestsManage]),
         role("registry", .tenant, [.peopleRead, .peopleReadProtected, .peopleWrite]),
         role("protected-reader", .units, [.peopleReadProtected]),
     ]

@@ -1,0 +1,149 @@
+import EventLog
+import Foundation
+import Synchronization
+
+// Restriction of processing (O21; GDPR Art. 18): a restricted subject's data is kept but not processed — no
+// disclosures, no feed deliveries, no changes except lifting the restriction — and only roles that handle subjects'
+// requests (`subject-requests.manage`) read it; every other output shows the restriction instead of the data.
+//
+// The restrictions of a tenant are one stream (`restrictions/all`), so that every check — a command, a feed page, a
+// list of a unit's children — is one small read of what was added since the last one, not a read per person.
+
+/// Why processing is restricted (GDPR Art. 18(1)).
+public enum RestrictionGrounds: String, Codable, Sendable, Hashable, CaseIterable {
+    /// (a) the subject contests the accuracy, while it is verified.
+    case accuracyContested = "accuracy-contested"
+    /// (b) the processing is unlawful and the subject asks for restriction instead of erasure.
+    case unlawfulProcessing = "unlawful-processing"
+    /// (c) the subject needs the data for a legal claim the controller no longer needs it for.
+    case legalClaims = "legal-claims"
+    /// (d) the subject objected (Art. 21), while it is verified whose grounds override.
+    case objection
+}
+
+/// Processing of a person's data was restricted. The reason is sealed under the person's key.
+public struct ProcessingRestricted: RegisterEvent {
+    public static let eventType = "ProcessingRestricted"
+    public var person: PersonID
+    public var grounds: RestrictionGrounds
+    public var reason: Personal<String>
+}
+
+/// The restriction was lifted (the subject is told before, GDPR Art. 18(3)).
+public struct ProcessingRestrictionLifted: RegisterEvent {
+    public static let eventType = "ProcessingRestrictionLifted"
+    public var person: PersonID
+    public var reason: Personal<String>
+}
+
+public enum RestrictionStreams {
+    /// Every restriction and lifting of a tenant, in order.
+    public static let all = StreamRef(uncheckedType: "restrictions", id: "all")
+}
+
+/// A restriction in force.
+public struct Restriction: Sendable, Hashable {
+    public let grounds: RestrictionGrounds
+    public let since: Timestamp
+}
+
+/// The restrictions in force per tenant, as far as the stream has been read.
+final class RestrictionCache: Sendable {
+    private let state = Mutex<[TenantID: (version: Int64, restrictions: [PersonID: Restriction])]>([:])
+
+    func get(_ tenant: TenantID) -> (version: Int64, restrictions: [PersonID: Restriction]) {
+        state.withLock { $0[tenant] ?? (0, [:]) }
+    }
+
+    func set(_ tenant: TenantID, _ value: (version: Int64, restrictions: [PersonID: Restriction])) {
+        state.withLock { state in
+            // Another task may have read further meanwhile: keep the newer.
+            if (state[tenant]?.version ?? 0) <= value.version { state[tenant] = value }
+        }
+    }
+}
+
+extension Registry {
+    /// The restrictions in force in the tenant: the cached state brought up to date with one read of the stream.
+    public func restrictions(in tenant: TenantID) async throws -> [PersonID: Restriction] {
+        try await restrictionState(in: tenant).restrictions
+    }
+
+    func restrictionState(in tenant: TenantID) async throws -> (version: Int64, restrictions: [PersonID: Restriction]) {
+        var (version, restrictions) = restrictionCache.get(tenant)
+        while true {
+            let events = try await store.readStream(RestrictionStreams.all, of: tenant, afterVersion: version, limit: 1_000)
+            for event in events {
+                version = event.streamVersion
+                guard let person = event.subjects.first else { continue }
+                switch event.eventType {
+                case ProcessingRestricted.eventType:
+                    let restricted = try Self.plainDecoder.decode(RestrictionHeader.self, from: event.payload)
+                    restrictions[person] = Restriction(grounds: restricted.grounds ?? .objection, since: event.recordedAt)
+                case ProcessingRestrictionLifted.eventType:
+                    restrictions.removeValue(forKey: person)
+                default:
+                    break
+                }
+            }
+            if events.count < 1_000 { break }
+        }
+        restrictionCache.set(tenant, (version, restrictions))
+        return (version, restrictions)
+    }
+
+    /// The unsealed part of a restriction event (the reason stays sealed: it is not needed to decide).
+    private struct RestrictionHeader: Decodable {
+        var grounds: RestrictionGrounds?
+    }
+
+    static let plainDecoder = JSONDecoder()
+
+    /// Refuses a change of a restricted person's data.
+    func refuseRestricted(_ person: PersonID, in tenant: TenantID) async throws {
+        if try await restrictions(in: tenant)[person] != nil {
+            throw DomainError(.rule, "restricted", "Processing of this person's data is restricted (O21): nothing changes until the restriction is lifted.")
+        }
+    }
+
+    /// Restricts the processing of a person's data.
+    public func restrict(_ person: PersonID, grounds: RestrictionGrounds, reason: String, in tenant: TenantID, by metadata: EventMetadata) async throws {
+        let reason = try Check.text(reason, field: "reason", limit: 2_000)
+        let record = try await personStructure(person, in: tenant)
+        guard !record.isErased else { throw DomainError(.rule, "erased", "This person's data has been erased; there is nothing to restrict.") }
+        try await changeRestriction(person, in: tenant, by: metadata) { restrictions in
+            guard restrictions[person] == nil else { return nil }
+            return (ProcessingRestricted.eventType, try await keyRing.seal(ProcessingRestricted(person: person, grounds: grounds, reason: .clear(reason, subject: person)),
+                                                                           subjects: [person], in: tenant))
+        }
+    }
+
+    /// Lifts a restriction in force.
+    public func liftRestriction(of person: PersonID, reason: String, in tenant: TenantID, by metadata: EventMetadata) async throws {
+        let reason = try Check.text(reason, field: "reason", limit: 2_000)
+        try await changeRestriction(person, in: tenant, by: metadata) { restrictions in
+            guard restrictions[person] != nil else {
+                throw DomainError(.notFound, "not-found", "Processing of this person's data is not restricted.")
+            }
+            return (ProcessingRestrictionLifted.eventType, try await keyRing.seal(ProcessingRestrictionLifted(person: person, reason: .clear(reason, subject: person)),
+                                                                                  subjects: [person], in: tenant))
+        }
+    }
+
+    /// Appends to the restrictions stream expecting it unchanged since the decision (retrying on a race).
+    private func changeRestriction(_ person: PersonID, in tenant: TenantID, by metadata: EventMetadata,
+                                   decide: ([PersonID: Restriction]) async throws -> (String, Data)?) async throws {
+        for _ in 1...Self.attempts {
+            let (version, restrictions) = try await restrictionState(in: tenant)
+            guard let (type, payload) = try await decide(restrictions) else { return }
+            do {
+                _ = try await store.append([ProposedEvent(stream: RestrictionStreams.all, eventType: type, subjects: [person], payload: payload)],
+                                           to: tenant, metadata: metadata, expecting: [RestrictionStreams.all: .exact(version)])
+                return
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+                continue
+            }
+        }
+        throw DomainError(.conflict, "contended", "The restrictions changed repeatedly meanwhile; try again.")
+    }
+}

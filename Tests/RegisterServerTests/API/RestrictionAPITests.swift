@@ -1,0 +1,79 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Register
+import RegisterServer
+import TestSupport
+import Testing
+
+/// Restriction of processing (O21), end to end: kept but not processed — no reads but by the roles that handle
+/// subjects' requests, no changes, no feed deliveries, no hand-overs — and every output shows it; lifted, all returns.
+@Suite("HTTP API: restriction of processing")
+struct RestrictionAPITests {
+    @Test("a restricted person's data is kept but not read, changed or disclosed, and every output shows the restriction", arguments: Backend.tested)
+    func restriction(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (child, guardian) = try await api.placedChild(61)
+            let (other, _) = try await api.placedChild(62)
+            let dpo = try await api.signIn("dpo"), director = try await api.signIn("director"), staff = try await api.signIn("staff")
+            let path = "/v1/tenants/\(api.tenant)/people/\(child)/restriction"
+            #expect(try await api.request(.post, path, token: director, json: ["grounds": "accuracy-contested", "reason": "x"]).status == .forbidden,
+                    "only the roles that handle subjects' requests restrict")
+            #expect(try await api.request(.post, path, token: dpo, json: ["grounds": "because", "reason": "x"]).status == .badRequest)
+            let restricted = try await api.request(.post, path, token: dpo, json: ["grounds": "accuracy-contested", "reason": "Kiistää osoitteen 4711"])
+            #expect(restricted.status == .created, "\(restricted.text)")
+            #expect(try await api.request(.post, path, token: dpo, json: ["grounds": "objection", "reason": "again"]).status == .created, "again: no change")
+            let stream = try await api.storage.store.readStream(RestrictionStreams.all, of: api.tenant)
+            #expect(stream.count == 1 && !String(decoding: stream[0].payload, as: UTF8.self).contains("4711"), "recorded once, the reason sealed")
+
+            // Not read: the person and the child's views answer 403 `restricted`; lists show the restriction, not the data.
+            let before = try await api.heads()
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)", token: director).problemCode == "restricted")
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/children/\(child)", token: staff).problemCode == "restricted")
+            try await api.projectionsCaughtUp()
+            let roster = try await api.request(.get, "/v1/tenants/\(api.tenant)/units/\(APIFixture.unit)/roster?date=2026-11-24", token: staff)
+            let entries = try #require(roster.json["children"] as? [[String: Any]])
+            let entry = try #require(entries.first { ($0["child"] as? [String: Any])?["id"] as? String == child.description })
+            let shown = try #require(entry["child"] as? [String: Any])
+            #expect(shown["details"] == nil && (shown["restriction"] as? [String: Any])?["grounds"] as? String == "accuracy-contested")
+            #expect(!roster.text.contains("Aino61") && roster.text.contains("Aino62"), "only the restricted child's data is held back")
+            let attendance = try await api.request(.get, "/v1/tenants/\(api.tenant)/units/\(APIFixture.unit)/attendance?month=2026-11", token: staff)
+            #expect((attendance.json["children"] as? [[String: Any]] ?? []).contains { $0["child"] as? String == child.description && $0["restricted"] as? Bool == true })
+
+            // Not changed.
+            #expect(try await api.request(.patch, "/v1/tenants/\(api.tenant)/people/\(child)", token: try await api.signIn("registry"), json: ["phone": "040 1"])
+                .problemCode == "restricted")
+            await #expect(throws: DomainError.self) {
+                try await api.registry.bookCareTime(for: child, on: try LocalDate("2026-11-25"), from: try LocalTime(minutes: 480), to: try LocalTime(minutes: 960),
+                                                    in: api.tenant, by: api.metadata)
+            }
+            await #expect(throws: DomainError.self) {
+                try await api.registry.giveConsent("photo-permission", for: child, givenBy: guardian, in: api.tenant, by: api.metadata)
+            }
+            #expect(try await api.heads()[0] == before[0], "nothing of the child changed")
+
+            // Not disclosed: the feed leaves the child out, older events included; a hand-over is refused and recorded.
+            let varda = try await FeedAPITests.partnerToken(api, "varda")
+            let items = try await FeedAPITests.readAll(api, "varda", token: varda, limit: 1_000)
+            #expect(!items.contains { $0["subject"] as? String == child.description } && items.contains { $0["subject"] as? String == other.description })
+            let handOver = try await api.request(.post, "/v1/tenants/\(api.tenant)/disclosures", token: director,
+                                                 json: ["recipient": "varda", "subjects": [child.description], "fields": ["name"]])
+            #expect(handOver.status == .unprocessableContent && handOver.problemCode == "restricted", "\(handOver.text)")
+            let refusals = try await api.storage.store.readStream(DisclosureStreams.recipient("varda"), of: api.tenant)
+                .filter { $0.eventType == DisclosureRefused.eventType }.map { try JSONDecoder().decode(DisclosureRefused.self, from: $0.payload) }
+            #expect(refusals.last?.reason == "restricted" && refusals.last?.subjects == [child], "the refusal is recorded")
+
+            // The subject's access report shows it.
+            let report = try await api.request(.post, "/v1/tenants/\(api.tenant)/access-reports", token: dpo, json: ["person": child.description])
+            #expect(((report.json["person"] as? [String: Any])?["restriction"] as? [String: Any])?["grounds"] as? String == "accuracy-contested")
+
+            // Lifted: all returns.
+            #expect(try await api.request(.delete, path, token: dpo, json: ["reason": "Osoite tarkistettu"]).status == .noContent)
+            #expect(try await api.request(.delete, path, token: dpo, json: ["reason": "again"]).status == .notFound)
+            #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/people/\(child)", token: director).status == .ok)
+            #expect(try await FeedAPITests.readAll(api, "varda", token: varda, limit: 1_000).contains { $0["subject"] as? String == child.description },
+                    "read again from the start, the feed carries the child")
+            try await api.registry.giveConsent("photo-permission", for: child, givenBy: guardian, in: api.tenant, by: api.metadata)
+        }
+    }
+}
