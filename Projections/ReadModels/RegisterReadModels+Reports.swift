@@ -193,7 +193,9 @@ extension RegisterReadModels {
             ages[group, default: 0] += 1
             arrangements[placement.arrangement.rawValue, default: 0] += 1
             languages[details?.motherTongue ?? "unknown", default: 0] += 1
-            municipalities[details?.homeMunicipality?.description ?? "unknown", default: 0] += 1
+            // A non-disclosure order protects the home municipality: such a child counts as `unknown` (O15).
+            let municipality = people[child]?.nonDisclosure == true ? nil : details?.homeMunicipality?.description
+            municipalities[municipality ?? "unknown", default: 0] += 1
         }
         return Statistics(from: from, to: to, children: lastPlacement.count, byAgeGroup: ages, byArrangement: arrangements, byLanguage: languages,
                           byMunicipality: municipalities,
@@ -225,12 +227,12 @@ extension RegisterReadModels {
         }
     }
 
-    /// Every row of every read model that names `subject` in a `person` or `child` column.
+    /// Every row of every read model that names `subject` in a `person`, `child` or `subject` column.
     public func rows(about subject: PersonID, tenant: TenantID) async throws -> [RowAbout] {
         var queries: [ReadModelQuery] = []
         for projection in RegisterProjections.all {
             for table in projection.tables {
-                for column in ["person", "child"] where table.index(of: column) != nil {
+                for column in ["person", "child", "subject"] where table.index(of: column) != nil {
                     queries.append(ReadModelQuery(projection, table, where: [.equals(column, .text(subject.description))]))
                 }
             }

@@ -51,7 +51,8 @@ extension Registry {
         let reason = try Check.text(reason, field: "reason", limit: 2_000)
         try Self.familyServicesRegister(register, in: configuration)
         let today = LocalDate.today(at: now())
-        try await execute(on: child, in: tenant, by: metadata) { record in
+        // The child's own request: a restriction of processing does not stop it.
+        try await execute(on: child, in: tenant, by: metadata, whileRestricted: true) { record in
             try Self.requireChild(record)
             guard record.isLinked(guardian, as: [.guardian]) else {
                 throw DomainError(.rule, "not-a-guardian", "\(guardian) is not a guardian of this child.", field: "guardian")
@@ -64,7 +65,9 @@ extension Registry {
             }
             if record.forbidsDisclosure(to: guardian, in: register) { return [] }
             let prohibited = GuardianDisclosureProhibited(guardian: guardian, register: register, reason: .clear(reason, subject: child))
-            return [try await event(child, prohibited, subjects: [child, guardian], in: tenant)]
+            // The child is the subject; the guardian is named in the payload only, so the guardian's own access report
+            // does not reveal the prohibition (it often protects the child from that guardian).
+            return [try await event(child, prohibited, subjects: [child], in: tenant)]
         }
     }
 
@@ -77,7 +80,7 @@ extension Registry {
                 throw DomainError(.notFound, "not-found", "No prohibition of disclosure to \(guardian) in \(register) is in force.", field: "guardian")
             }
             let lifted = GuardianDisclosureProhibitionLifted(guardian: guardian, register: register, reason: .clear(reason, subject: child))
-            return [try await event(child, lifted, subjects: [child, guardian], in: tenant)]
+            return [try await event(child, lifted, subjects: [child], in: tenant)]
         }
     }
 

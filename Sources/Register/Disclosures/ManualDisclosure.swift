@@ -99,9 +99,11 @@ public struct ManualDisclosure: Sendable {
             return .refused(position: result.positions[0], reason: reason, detail: detail)
         }
         if let guardian = request.guardian {
-            // Each subject's guardian (trustee, representative), and no prohibition of the minor's covering the register (O9).
+            // Each subject's guardian (trustee, representative), and no prohibition of the minor's (O9). Events do not say
+            // which register they belong to, so a prohibition in any family-services register of the tenant stops every
+            // hand-over of the child's data to that guardian, whichever register the request names.
             for record in records {
-                if let (reason, detail) = registry.guardianOutputRefusal(of: record, to: guardian, registers: [register]) {
+                if let (reason, detail) = registry.guardianOutputRefusal(of: record, to: guardian, registers: configuration.registers) {
                     return try await refuse(reason, detail)
                 }
             }

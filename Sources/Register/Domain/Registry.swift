@@ -253,7 +253,8 @@ public struct Registry: Sendable {
 
     public func withdrawConsent(_ purpose: String, for person: PersonID, withdrawnBy: PersonID?, in tenant: TenantID, by metadata: EventMetadata) async throws {
         let purpose = try Check.code(purpose, field: "purpose")
-        try await execute(on: person, in: tenant, by: metadata) { record in
+        // Withdrawing consent is the subject's right at any time (O8), a restriction of processing included.
+        try await execute(on: person, in: tenant, by: metadata, whileRestricted: true) { record in
             guard record.consents[purpose]?.inForce == true else {
                 throw DomainError(.notFound, "not-found", "No consent for \(purpose) is in force.", field: "purpose")
             }

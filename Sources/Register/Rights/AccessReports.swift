@@ -31,9 +31,12 @@ extension Registry {
     public func recordAccessReport(of subject: PersonID, requester: PersonID?, format: String, in tenant: TenantID,
                                    by metadata: EventMetadata) async throws -> (feeMayApply: Bool, previous: Timestamp?) {
         let stream = try await store.readStream(RegisterStreams.person(subject), of: tenant)
-        let previous = stream.last { $0.eventType == AccessReportProduced.eventType }?.recordedAt
+        let reports = stream.filter { $0.eventType == AccessReportProduced.eventType }
+        let previous = reports.last?.recordedAt
+        // A year from the last report given free: one a year is free, whatever was charged in between (O19).
+        let lastFree = try reports.last { try !JSONDecoder().decode(AccessReportProduced.self, from: $0.payload).feeMayApply }?.recordedAt
         let today = LocalDate.today(at: now())
-        let feeMayApply = previous.map { LocalDate.today(at: Date(timeIntervalSince1970: Double($0.rawValue) / 1_000_000)).adding(days: Self.repeatedRequestWindow) > today } ?? false
+        let feeMayApply = lastFree.map { LocalDate.today(at: Date(timeIntervalSince1970: Double($0.rawValue) / 1_000_000)).adding(days: Self.repeatedRequestWindow) > today } ?? false
         // No sealed field, so it is recorded for an erased subject too (the report says what is left).
         let produced = AccessReportProduced(requester: requester, format: format, feeMayApply: feeMayApply)
         _ = try await store.append([ProposedEvent(stream: RegisterStreams.person(subject), eventType: AccessReportProduced.eventType,

@@ -85,7 +85,7 @@ extension TenantConfiguration {
             issues.text(role.name, at: path + [.key("name")])
             if role.permissions.isEmpty { issues.add(path + [.key("permissions")], "a role has at least one permission") }
             if Set(role.permissions).count != role.permissions.count { issues.add(path + [.key("permissions")], "a permission is listed twice") }
-            if role.scope == .units, let broad = role.permissions.first(where: { [.tenantConfigure, .usersManage].contains($0) }) {
+            if role.scope == .units, let broad = role.permissions.first(where: { [.tenantConfigure, .usersManage, .subjectRequestsManage].contains($0) }) {
                 issues.add(path + [.key("permissions")], "a role limited to units cannot have \(broad.rawValue)")
             }
         }

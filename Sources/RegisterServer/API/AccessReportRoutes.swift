@@ -110,13 +110,25 @@ extension RegisterAPI {
                 subject = try await registry.person(withIdentityCode: parsed.value, in: caller.tenant)
             }
             let now = Timestamp(self.now()).description
-            guard let subject, let structure = try? await registry.personStructure(subject, in: caller.tenant) else {
+            var structure: PersonRecord?
+            if let subject {
+                do {
+                    structure = try await registry.personStructure(subject, in: caller.tenant)
+                } catch let error as DomainError where error.kind == .notFound {
+                    structure = nil  // Any other failure is an error, never "nothing is stored".
+                }
+            }
+            guard let subject, let structure else {
                 // Nothing stored: the statement, and nothing recorded about a person the register does not hold.
                 let empty = AccessReportView(subject: nil, producedAt: now, requester: nil, nothingStored: true, feeMayApply: false, previousReport: nil, person: nil,
                                              events: [], readModels: [], disclosures: [], uses: [])
                 return try reportResponse(empty, format: format, language: language)
             }
             let requester = body.requester.map(PersonID.init)
+            if requester == nil, !structure.guardianProhibitions.isEmpty {
+                throw Problem(status: .badRequest, code: "invalid-field",
+                              detail: "A prohibition of disclosure to a guardian is in force: name whom the report is for (requester).", field: "requester")
+            }
             if let requester, requester != subject {
                 if let (reason, detail) = registry.guardianOutputRefusal(of: structure, to: requester, registers: caller.grants.configuration.registers) {
                     let position = try await registry.recordRefusedOutput(to: requester, subjects: [subject], reason: reason, detail: detail,
@@ -216,7 +228,12 @@ extension RegisterAPI {
     static func onlyAbout(_ subject: PersonID, _ value: JSONValue) -> JSONValue {
         guard case .object(var fields) = value else { return value }
         let id = JSONValue.string(subject.description)
-        if case .array(let subjects)? = fields["subjects"] { fields["subjects"] = .array(subjects.filter { $0 == id }) }
+        if case .array(let subjects)? = fields["subjects"] {
+            // A refusal's detail may name another person of the same request (and why): kept only when it was about
+            // this subject alone.
+            if subjects.contains(where: { $0 != id }) { fields.removeValue(forKey: "detail") }
+            fields["subjects"] = .array(subjects.filter { $0 == id })
+        }
         if case .array(let events)? = fields["events"] {
             fields["events"] = .array(events.filter { if case .object(let event) = $0 { return event["subject"] == id } else { return false } })
         }

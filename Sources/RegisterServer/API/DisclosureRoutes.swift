@@ -110,7 +110,14 @@ extension RegisterAPI {
     /// tenant. The access log does not say which register a use concerned, so a prohibition refuses the whole report;
     /// the refusal is recorded like a refused hand-over.
     func checkRequester(_ request: Request, of record: PersonRecord, _ caller: Caller, channel: String) async throws {
-        guard let text = request.uri.queryParameters.get("requester") else { return }
+        guard let text = request.uri.queryParameters.get("requester") else {
+            // Answered without saying for whom: only when no minor's prohibition could be at stake.
+            if try await !registry.personStructure(record.id, in: caller.tenant).guardianProhibitions.isEmpty {
+                throw Problem(status: .badRequest, code: "invalid-field",
+                              detail: "A prohibition of disclosure to a guardian is in force: name whom the report is for (requester).", field: "requester")
+            }
+            return
+        }
         guard let uuid = UUID(uuidString: String(text)) else {
             throw Problem(status: .badRequest, code: "invalid-field", detail: "requester is the id of the person the report is for.", field: "requester")
         }
@@ -226,7 +233,8 @@ extension RegisterAPI {
         tenant.post("people/:person/rectifications/refusals") { request, context in
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.peopleWrite)
-            let id = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false).id
+            // Refusing the subject's own request is recorded while their processing is restricted too.
+            let id = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false, allowingRestricted: true).id
             let body = try await decodeBody(RectificationRefusal.self, from: request, context: context)
             try await registry.refuseRectification(of: id, fields: body.fields, requestedBy: body.requestedBy.map(PersonID.init), explanation: body.explanation,
                                                    in: caller.tenant, by: caller.metadata)

@@ -176,12 +176,16 @@ extension RegisterAPI {
             let showProtected = (try? caller.grants.covers(unit: unit, with: .peopleReadProtected)) != nil
             let restrictions = (all: try await registry.restrictions(in: caller.tenant), show: caller.grants.has(.subjectRequestsManage))
             let view = RosterView(unit: unit, date: date, children: roster.map { entry in
-                RosterView.Entry(child: ReadModelPersonView(entry.child, showProtected: showProtected, minimal: true, restrictions: restrictions),
-                                 placement: entry.placement.id,
-                                 arrangement: entry.placement.arrangement,
-                                 serviceNeed: entry.serviceNeed.map { .init(from: $0.from, hoursPerWeek: $0.need.hoursPerWeek, shiftCare: $0.need.shiftCare) },
-                                 booking: entry.booking.map { AttendanceView.Booking(start: $0.start, end: $0.end) },
-                                 guardians: entry.guardians.map { ReadModelPersonView($0, showProtected: showProtected, minimal: true, restrictions: restrictions) })
+                // A child whose processing is restricted shows as placed here and restricted, nothing more (O21).
+                let held = !restrictions.show && (try? PersonID(entry.child.id)).map { restrictions.all[$0] != nil } == true
+                return RosterView.Entry(child: ReadModelPersonView(entry.child, showProtected: showProtected, minimal: true, restrictions: restrictions),
+                                        placement: entry.placement.id,
+                                        arrangement: entry.placement.arrangement,
+                                        serviceNeed: held ? nil : entry.serviceNeed.map { .init(from: $0.from, hoursPerWeek: $0.need.hoursPerWeek, shiftCare: $0.need.shiftCare) },
+                                        booking: held ? nil : entry.booking.map { AttendanceView.Booking(start: $0.start, end: $0.end) },
+                                        guardians: held ? [] : entry.guardians.map {
+                                            ReadModelPersonView($0, showProtected: showProtected, minimal: true, restrictions: restrictions)
+                                        })
             })
             let shown = roster.flatMap { [$0.child.id] + $0.guardians.map(\.id) }
             try await recordAccess(caller, try Set(shown).sorted().map { (try PersonID($0), .view, "unit/\(unit)/roster/\(date)") })

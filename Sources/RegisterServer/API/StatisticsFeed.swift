@@ -11,6 +11,8 @@ import Register
 extension RegisterAPI {
     /// At most this many periods per page: each is a query of the read models.
     static let statisticsPageLimit = 60
+    /// How long an event may have waited for a read model when a period's counts are delivered.
+    static let statisticsLagAllowed = 5.0
 
     /// The closed periods after `cursor`, at most `limit` (and `statisticsPageLimit`).
     func statisticsPage(_ feed: FeedDefinition, after cursor: StatisticsCursor, limit: Int, tenant: TenantID) async throws
@@ -18,17 +20,20 @@ extension RegisterAPI {
         guard let from = feed.from else { return ([], cursor) }
         let period = feed.period ?? .month
         let today = self.today
-        var start = cursor.last.map(period.next(after:)) ?? period.start(of: from)
+        // Never before the feed's first period, whatever a cursor says.
+        var start = max(cursor.last.map(period.next(after:)) ?? period.start(of: from), period.start(of: from))
         var last = cursor.last
         var items: [FeedItem] = []
-        // The log position the counts reflect: the least of the active read models' checkpoints.
-        var asOf: Int64?
+        // A period is delivered once, so only from read models that follow the log closely: every projection active,
+        // none with an event waiting longer than `statisticsLagAllowed` (a rebuilding or stalled projection would
+        // otherwise send stale counts for good; a busy tenant's read models are never exactly at the head).
+        let statuses = try await storage.projections.status(of: tenant).filter { $0.state.role == .active }
+        let asOf = statuses.map(\.state.position.rawValue).min() ?? 0
+        guard Set(statuses.map(\.state.projection)).count == RegisterProjections.all.count,
+              statuses.allSatisfy({ $0.lagSeconds <= Self.statisticsLagAllowed }) else { return ([], cursor) }
         while items.count < min(limit, Self.statisticsPageLimit), period.end(startingOn: start) < today {
             let end = period.end(startingOn: start)
             let counts = try await readModels.statistics(from: start, to: end, tenant: tenant)
-            if asOf == nil {
-                asOf = try await storage.projections.status(of: tenant).filter { $0.state.role == .active }.map(\.state.position.rawValue).min() ?? 0
-            }
             func object(_ counts: [String: Int]) -> FeedValue { .object(counts.mapValues { .int($0) }) }
             let data: [String: FeedValue] = [
                 "period": .string(period.label(startingOn: start)), "from": .string(start.description), "to": .string(end.description),
@@ -36,7 +41,7 @@ extension RegisterAPI {
                 "byLanguage": object(counts.byLanguage), "byMunicipality": object(counts.byMunicipality),
                 "placementsStarted": .int(counts.placementsStarted), "placementsEnded": .int(counts.placementsEnded),
             ]
-            items.append(FeedItem(cursor: StatisticsCursor(last: start).text, position: asOf ?? 0, type: "StatisticsExtract",
+            items.append(FeedItem(cursor: StatisticsCursor(last: start).text, position: asOf, type: "StatisticsExtract",
                                   recordedAt: Timestamp(now()).description, subject: nil, data: data))
             last = start
             start = period.next(after: start)

@@ -328,8 +328,8 @@ extension FeedAPITests {
     func statisticsExtract(backend: Backend) async throws {
         try await APIFixture.with(backend) { api in
             for seed in 31...33 { _ = try await api.placedChild(seed) }
+            let thl = try await Self.partnerToken(api, "thl"), statisticsFinland = try await Self.partnerToken(api, "statistics-finland")
             try await api.projectionsCaughtUp()
-            let thl = try await Self.partnerToken(api, "thl")
             // THL: a month per item from January 2026; the clock says 2026-11-24, so January to October have ended.
             var items: [[String: Any]] = []
             var after: String?
@@ -362,7 +362,7 @@ extension FeedAPITests {
             #expect(try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/thl?after=\(FeedCursor(.start).text)", token: thl).field == "after")
 
             // Statistics Finland: a year per item from 2024.
-            let yearly = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/statistics-finland", token: try await Self.partnerToken(api, "statistics-finland"))
+            let yearly = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/statistics-finland", token: statisticsFinland)
             #expect((yearly.json["items"] as? [[String: Any]])?.compactMap { ($0["data"] as? [String: Any])?["period"] as? String } == ["2024", "2025"])
             let recorded = try await Self.disclosures(api, "thl") + Self.disclosures(api, "statistics-finland")
             #expect(recorded.isEmpty, "counts are not personal data: no disclosure is recorded")
