@@ -164,13 +164,7 @@ extension RegisterAPI {
                     uses[key] = .init(role: entry.entry.actor.role, action: "\(entry.entry.action)", purpose: entry.entry.purpose, count: 1, first: at, last: at)
                 }
             }
-            var details = record.details
-            if hideProtected {
-                details?.address = nil
-                details?.homeMunicipality = nil
-                details?.phone = nil
-                details?.email = nil
-            }
+            let details = hideProtected ? record.details?.withoutProtectedFields() : record.details
             let (feeMayApply, previous) = try await registry.recordAccessReport(of: subject, requester: requester, format: format, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(subject, .export, "person/\(subject)/access-report")])
             let report = AccessReportView(
