@@ -101,9 +101,10 @@ public struct FeedReader: Sendable {
                                             recordedAt: event.recordedAt.description, subject: subject.description, data: plain)
                         let disclosedEvent = DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
                                                             fields: feed.fields.filter { plain[$0.rawValue] != nil })
-                        entry = FeedItemCache.Entry(item: item, json: try Self.encoder.encode(item), disclosed: disclosedEvent,
-                                                    disclosedJSON: try Self.encoder.encode(disclosedEvent))
-                        registry.feedItems.store(key, entry!)
+                        let built = FeedItemCache.Entry(item: item, json: try Self.encoder.encode(item), disclosed: disclosedEvent,
+                                                        disclosedJSON: try Self.encoder.encode(disclosedEvent))
+                        registry.feedItems.store(key, built)
+                        entry = built
                     }
                     if let entry {
                         items.append(entry.item)

@@ -136,7 +136,8 @@ public struct PrivacyNotice: Sendable, Hashable {
         return text + "</body>\n</html>\n"
     }
 
-    static func htmlEscaped(_ text: String) -> String {
+    /// Text for HTML: the five characters markup could read escaped (also the access report's page).
+    public static func htmlEscaped(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.count)
         for character in text {

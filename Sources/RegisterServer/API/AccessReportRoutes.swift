@@ -125,17 +125,7 @@ extension RegisterAPI {
                 return try reportResponse(empty, format: format, language: language)
             }
             let requester = body.requester.map(PersonID.init)
-            if requester == nil, !structure.guardianProhibitions.isEmpty {
-                throw Problem(status: .badRequest, code: "invalid-field",
-                              detail: "A prohibition of disclosure to a guardian is in force: name whom the report is for (requester).", field: "requester")
-            }
-            if let requester, requester != subject {
-                if let (reason, detail) = registry.guardianOutputRefusal(of: structure, to: requester, registers: caller.grants.configuration.registers) {
-                    let position = try await registry.recordRefusedOutput(to: requester, subjects: [subject], reason: reason, detail: detail,
-                                                                          channel: "access-report", in: caller.tenant, by: caller.metadata)
-                    throw Problem(status: .forbidden, code: reason, detail: "\(detail) The refusal is recorded at position \(position).", field: "requester")
-                }
-            }
+            try await checkRequester(requester, of: structure, caller, channel: "access-report")
             let record = try await registry.person(subject, in: caller.tenant)
             // For someone acting for the subject, a non-disclosure order still hides the protected fields (O15).
             let hideProtected = requester != nil && requester != subject && record.nonDisclosure
@@ -263,10 +253,7 @@ struct AccessReportPage {
 
     func t(_ finnish: String, _ english: String) -> String { language == .fi ? finnish : english }
 
-    static func escaped(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    static func escaped(_ text: String) -> String { PrivacyNotice.htmlEscaped(text) }
 
     /// A JSON value as readable text: `key: value` pairs, nested in parentheses.
     static func text(_ value: JSONValue) -> String {

@@ -110,21 +110,28 @@ extension RegisterAPI {
     /// tenant. The access log does not say which register a use concerned, so a prohibition refuses the whole report;
     /// the refusal is recorded like a refused hand-over.
     func checkRequester(_ request: Request, of record: PersonRecord, _ caller: Caller, channel: String) async throws {
-        guard let text = request.uri.queryParameters.get("requester") else {
+        var requester: PersonID?
+        if let text = request.uri.queryParameters.get("requester") {
+            guard let uuid = UUID(uuidString: String(text)) else {
+                throw Problem(status: .badRequest, code: "invalid-field", detail: "requester is the id of the person the report is for.", field: "requester")
+            }
+            requester = PersonID(uuid)
+        }
+        try await checkRequester(requester, of: try await registry.personStructure(record.id, in: caller.tenant), caller, channel: channel)
+    }
+
+    /// The check itself, for `subject` as its stream stands: every report about a person goes through it.
+    func checkRequester(_ requester: PersonID?, of subject: PersonRecord, _ caller: Caller, channel: String) async throws {
+        guard let requester else {
             // Answered without saying for whom: only when no minor's prohibition could be at stake.
-            if try await !registry.personStructure(record.id, in: caller.tenant).guardianProhibitions.isEmpty {
+            if !subject.guardianProhibitions.isEmpty {
                 throw Problem(status: .badRequest, code: "invalid-field",
                               detail: "A prohibition of disclosure to a guardian is in force: name whom the report is for (requester).", field: "requester")
             }
             return
         }
-        guard let uuid = UUID(uuidString: String(text)) else {
-            throw Problem(status: .badRequest, code: "invalid-field", detail: "requester is the id of the person the report is for.", field: "requester")
-        }
-        let requester = PersonID(uuid)
-        let subject = try await registry.personStructure(record.id, in: caller.tenant)
         guard let (reason, detail) = registry.guardianOutputRefusal(of: subject, to: requester, registers: caller.grants.configuration.registers) else { return }
-        let position = try await registry.recordRefusedOutput(to: requester, subjects: [record.id], reason: reason, detail: detail, channel: channel,
+        let position = try await registry.recordRefusedOutput(to: requester, subjects: [subject.id], reason: reason, detail: detail, channel: channel,
                                                               in: caller.tenant, by: caller.metadata)
         throw Problem(status: .forbidden, code: reason, detail: "\(detail) The refusal is recorded at position \(position).", field: "requester")
     }
