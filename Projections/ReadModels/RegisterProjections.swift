@@ -10,7 +10,7 @@ import Register
 
 /// The register's projections, in the order they are run and listed.
 public enum RegisterProjections {
-    public static let all: [any Projection] = [PeopleProjection(), PlacementsProjection(), AttendanceProjection()]
+    public static let all: [any Projection] = [PeopleProjection(), PlacementsProjection(), AttendanceProjection(), AnonymisedProjection()]
     /// One decoder for every event (it is Sendable, and creating one per event showed in rebuild profiles).
     static let decoder = JSONDecoder()
 }
@@ -166,5 +166,29 @@ public struct AttendanceProjection: Projection {
         default:
             break
         }
+    }
+}
+
+/// What stays of anonymised children for statistics (`SubjectAnonymised`): birth month, mother tongue and home
+/// municipality, no identity. The statistics read these when a child's details can no longer be opened, so counts
+/// already reported do not change when a retention run or an erasure shreds a key.
+public struct AnonymisedProjection: Projection {
+    public init() {}
+    public let name = "anonymised"
+    public let version = 1
+    public let eventTypes: Set<String> = [SubjectAnonymised.eventType]
+
+    public static let statistics = ReadModelTable("anonymised_statistics", columns: [
+        .text("person"), .text("birth_month", nullable: true), .text("mother_tongue", nullable: true), .text("municipality", nullable: true),
+    ], keyCount: 1)
+
+    public let tables = [statistics]
+
+    public func apply(_ event: RecordedEvent, to writes: inout ReadModelWrites) throws {
+        guard event.eventType == SubjectAnonymised.eventType else { return }
+        let anonymised = try RegisterProjections.decoder.decode(SubjectAnonymised.self, from: event.payload)
+        guard let statistics = anonymised.statistics else { return }
+        writes.upsert(Self.statistics, [.text(anonymised.person.description), .optionalText(statistics.birthMonth),
+                                        .optionalText(statistics.motherTongue), .optionalText(statistics.homeMunicipality)])
     }
 }

@@ -180,11 +180,25 @@ extension RegisterReadModels {
             lastPlacement[placement.child] = placement
         }
         let people = try await people(Set(lastPlacement.keys), tenant: tenant)
+        // Children whose key was shredded count with what their anonymisation kept.
+        let erased = people.values.filter(\.erased).map { ReadModelValue.text($0.id) }
+        var anonymised: [String: (birthMonth: String?, language: String?, municipality: String?)] = [:]
+        if !erased.isEmpty {
+            let rows = try await store.read([ReadModelQuery(AnonymisedProjection(), AnonymisedProjection.statistics, where: [.oneOf("person", erased)])],
+                                            tenant: tenant)[0]
+            for row in rows {
+                if let person = row[0].text { anonymised[person] = (row[1].text, row[2].text, row[3].text) }
+            }
+        }
         var ages: [String: Int] = [:], arrangements: [String: Int] = [:], languages: [String: Int] = [:], municipalities: [String: Int] = [:]
         for (child, placement) in lastPlacement {
             let details = people[child]?.details
+            let kept = anonymised[child]
+            // An anonymised child's age counts from the first of their birth month: the same age on a month's last
+            // day, which every statistics period ends on.
+            let birth = details?.birthDate ?? kept?.birthMonth.flatMap { try? LocalDate($0 + "-01") }
             let group: String
-            if let birth = details?.birthDate {
+            if let birth {
                 let age = Self.age(born: birth, on: to)
                 group = age < 3 ? "0-2" : age < 6 ? "3-5" : "6+"
             } else {
@@ -192,9 +206,9 @@ extension RegisterReadModels {
             }
             ages[group, default: 0] += 1
             arrangements[placement.arrangement.rawValue, default: 0] += 1
-            languages[details?.motherTongue ?? "unknown", default: 0] += 1
+            languages[details?.motherTongue ?? kept?.language ?? "unknown", default: 0] += 1
             // A non-disclosure order protects the home municipality: such a child counts as `unknown` (O15).
-            let municipality = people[child]?.nonDisclosure == true ? nil : details?.homeMunicipality?.description
+            let municipality = people[child]?.nonDisclosure == true ? nil : details?.homeMunicipality?.description ?? kept?.municipality
             municipalities[municipality ?? "unknown", default: 0] += 1
         }
         return Statistics(from: from, to: to, children: lastPlacement.count, byAgeGroup: ages, byArrangement: arrangements, byLanguage: languages,

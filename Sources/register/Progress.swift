@@ -5,13 +5,15 @@ import Foundation
 final class Progress {
     private let label: String
     private let total: Int
+    private let unit: String
     private let started = ContinuousClock.now
     private var lastPrint = ContinuousClock.now
     private let interactive = isatty(STDERR_FILENO) == 1
 
-    init(_ label: String, total: Int) {
+    init(_ label: String, total: Int, unit: String = "events") {
         self.label = label
         self.total = total
+        self.unit = unit
     }
 
     func update(_ done: Int) {
@@ -28,7 +30,7 @@ final class Progress {
     private func line(_ done: Int, now: ContinuousClock.Instant) -> String {
         let elapsed = max(0.001, Double((now - started).components.seconds) + Double((now - started).components.attoseconds) / 1e18)
         let rate = Double(done) / elapsed
-        var text = "\(label): \(done.formatted()) / \(total.formatted()) events, \(Int(rate).formatted())/s"
+        var text = "\(label): \(done.formatted()) / \(total.formatted()) \(unit), \(Int(rate).formatted())/s"
         if done < total, rate > 0 {
             text += ", \(Int((Double(total - done) / rate).rounded(.up))) s left"
         } else {

@@ -16,13 +16,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Port to listen on (REGISTER_PORT; default 8080).", valueName: "port"))
     var port: Int?
 
+    @Option(help: ArgumentHelp("Run retention every this many hours, first a minute after start; 0: never (REGISTER_RETENTION_INTERVAL_HOURS; default 24).",
+                               valueName: "hours"))
+    var retentionIntervalHours: Int?
+
     @Flag(help: "Before serving, apply Tenants/ and fill them with synthetic demo data (as `register demo`).")
     var demo = false
 
     @OptionGroup var demoOptions: DemoOptions
 
     func run() async throws {
-        let configuration = try storage.configuration(host: host, port: port)
+        let configuration = try storage.configuration(host: host, port: port, retentionIntervalHours: retentionIntervalHours)
         let logger = CommandLogging.logger(level: configuration.logLevel)
         try await reportingFailures {
             if demo {

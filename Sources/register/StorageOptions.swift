@@ -23,10 +23,11 @@ struct StorageOptions: ParsableArguments {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (REGISTER_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
-    func configuration(host: String? = nil, port: Int? = nil) throws -> RegisterConfiguration {
+    func configuration(host: String? = nil, port: Int? = nil, retentionIntervalHours: Int? = nil) throws -> RegisterConfiguration {
         do {
             return try RegisterConfiguration.resolve(database: database, databaseAdmin: databaseAdmin, applicationRole: appRole,
-                                                     masterKeyFile: masterKeyFile, host: host, port: port, logLevel: logLevel)
+                                                     masterKeyFile: masterKeyFile, host: host, port: port, logLevel: logLevel,
+                                                     retentionIntervalHours: retentionIntervalHours)
         } catch {
             throw ValidationError(error.message)
         }

@@ -288,9 +288,25 @@ public struct RetentionRule: Codable, Sendable, Hashable {
     public var action: RetentionAction?
     /// Persons born on these days of a month are kept permanently (the archive's sampling rule: 8, 18, 28).
     public var keepPermanentlyIfBornOnDays: [Int]?
+    /// Which of the platform's records about a person the class covers. Absent: all of them (every person of the
+    /// register). Empty: the platform holds no documents of this class (they are kept elsewhere), so the rule keeps
+    /// nothing here. A guardian or other family member counts as having a child's records (income statements and
+    /// decisions name the family).
+    public var records: [RetentionRecords]?
     public var validFrom: LocalDate
     public var validUntil: LocalDate?
     public var basis: LocalizedText?
+}
+
+/// The kinds of records the platform keeps about a person, which a retention rule's document class may cover.
+public enum RetentionRecords: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The person's registration and details.
+    case person
+    case applications
+    case placements
+    case attendance
+    case consents
+    case careInformation = "care-information"
 }
 
 public enum RetentionAnchor: String, Codable, Sendable, Hashable, CaseIterable {

@@ -92,6 +92,7 @@ extension RegisterAPI {
         addGuardianProhibitionRoutes(v1.group("tenants/:tenant"))
         addAccessReportRoutes(v1.group("tenants/:tenant"))
         addRestrictionRoutes(v1.group("tenants/:tenant"))
+        addRetentionRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
         addNoticeRoutes(to: router)

@@ -59,6 +59,8 @@ public struct RegisterConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var logLevel: Logger.Level
+    /// How often `register serve` runs retention (O16–O18), in hours; 0 turns the scheduled run off.
+    public var retentionIntervalHours = 24
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 8080
@@ -78,7 +80,8 @@ public struct RegisterConfiguration: Sendable {
 
     /// Resolves flags (nil when not given) against the environment and the defaults.
     public static func resolve(database: String?, databaseAdmin: String?, applicationRole: String?, masterKeyFile: String?, host: String?, port: Int?,
-                               logLevel: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(EventLogError) -> RegisterConfiguration {
+                               logLevel: String?, retentionIntervalHours: Int? = nil,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws(EventLogError) -> RegisterConfiguration {
         func value(_ flag: String?, _ name: String) -> String? {
             if let flag { return flag }
             if let env = environment[name], !env.isEmpty { return env }
@@ -110,6 +113,15 @@ public struct RegisterConfiguration: Sendable {
                 throw EventLogError(.invalidArgument, "a log level is one of trace, debug, info, notice, warning, error, critical")
             }
             configuration.logLevel = parsed
+        }
+        if let hours = retentionIntervalHours {
+            configuration.retentionIntervalHours = hours
+        } else if let text = environment["REGISTER_RETENTION_INTERVAL_HOURS"], !text.isEmpty {
+            guard let parsed = Int(text) else { throw EventLogError(.invalidArgument, "REGISTER_RETENTION_INTERVAL_HOURS is a whole number of hours (0: off)") }
+            configuration.retentionIntervalHours = parsed
+        }
+        guard (0...8_760).contains(configuration.retentionIntervalHours) else {
+            throw EventLogError(.invalidArgument, "the retention interval is 0 (off) to 8760 hours")
         }
         return configuration
     }

@@ -16,7 +16,9 @@ public func buildApplication(configuration: RegisterConfiguration, storage: Regi
     var app = Application(
         router: buildRouter(storage: storage, projections: projections, now: now),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "register"),
-        services: storage.services + [projections],
+        services: storage.services + [projections]
+            + (configuration.retentionIntervalHours > 0
+                ? [RetentionService(storage: storage, interval: .seconds(configuration.retentionIntervalHours * 3_600), logger: logger, now: now)] : []),
         logger: logger
     )
     app.beforeServerStarts {
