@@ -148,7 +148,11 @@ public enum RetentionPlanner {
                             restricted: Set<PersonID> = []) -> [SubjectRetention] {
         var own: [PersonID: [ClassRetention]] = [:]
         for (person, personFacts) in facts {
-            own[person] = registers.flatMap { register in classes(of: personFacts, register: register, on: date) }
+            // A guardian's own registration is part of the children's records: the children's care decides.
+            let servedThroughChildren = personFacts.placements.isEmpty && personFacts.children.contains { facts[$0]?.placements.isEmpty == false }
+            own[person] = registers.flatMap { register in
+                classes(of: personFacts, register: register, on: date, servedThroughChildren: servedThroughChildren)
+            }
         }
         return facts.values.sorted { $0.person.description < $1.person.description }.map { personFacts in
             var classes = own[personFacts.person] ?? []
@@ -167,7 +171,7 @@ public enum RetentionPlanner {
     }
 
     /// The classes of one register that cover the person's own records, each with its verdict.
-    static func classes(of facts: RetentionFacts, register: RegisterDefinition, on date: LocalDate) -> [ClassRetention] {
+    static func classes(of facts: RetentionFacts, register: RegisterDefinition, on date: LocalDate, servedThroughChildren: Bool = false) -> [ClassRetention] {
         var byClass: [String: [RetentionRule]] = [:]
         for rule in register.retention { byClass[rule.documentClass, default: []].append(rule) }
         var verdicts: [ClassRetention] = []
@@ -185,6 +189,7 @@ public enum RetentionPlanner {
             }
             let covered = Set(rule.records ?? RetentionRecords.allCases)
             guard !covered.isDisjoint(with: facts.lastRecorded.keys) else { continue }
+            if servedThroughChildren, [.careEnded, .serviceEnded, .caseClosed, .lastServiceEvent].contains(rule.from ?? .recorded) { continue }
             let ruleAnchor = rule == candidate ? anchor : self.anchor(rule, facts, on: date)
             verdicts.append(ClassRetention(register: register.id, rule: rule, anchorDate: ruleAnchor.date,
                                            status: status(rule, anchor: ruleAnchor, facts: facts)))
