@@ -41,6 +41,7 @@ struct APIFixture: Sendable {
         role("dpo", .tenant, [.accessLogRead, .disclosuresRead, .subjectRequestsManage]),
         role("registry", .tenant, [.peopleRead, .peopleReadProtected, .peopleWrite]),
         role("protected-reader", .units, [.peopleReadProtected]),
+        role("archivist", .tenant, [.retentionManage]),
     ]
 
     static func role(_ id: String, _ scope: RoleScope, _ permissions: [Permission]) -> RoleDefinition {
@@ -56,6 +57,7 @@ struct APIFixture: Sendable {
         "billing": [.init(role: "billing")],
         "dpo": [.init(role: "dpo")],
         "registry": [.init(role: "registry")],
+        "archivist": [.init(role: "archivist")],
         // Tenant-wide reading, but protected fields only for children of the other unit.
         "director-protected-other": [.init(role: "director"), .init(role: "protected-reader", units: [otherUnit])],
     ]

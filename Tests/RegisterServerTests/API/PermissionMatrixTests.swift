@@ -23,7 +23,7 @@ struct PermissionMatrixTests {
         var readModel = false
     }
 
-    static let users = ["admin", "director", "staff", "staff-other", "billing", "dpo", "registry"]
+    static let users = ["admin", "director", "staff", "staff-other", "billing", "dpo", "registry", "archivist"]
 
     /// Statuses for every user: `allowed` get `success`, staff of the other unit `outside` (404 when the permission
     /// is held for units only), everyone else 403.
@@ -67,6 +67,12 @@ struct PermissionMatrixTests {
         Case(name: "a subject access report", method: .post, path: { _, _ in "access-reports" },
              body: { seed, _ in ["identityCode": IdentityCodes.testCode(seed: seed)] },
              expected: expect(.created, allowed: ["dpo"]), usesPersonalData: true, readModel: true),
+        Case(name: "place a legal hold", method: .post, path: { child, _ in "people/\(child)/legal-hold" }, body: { _, _ in ["reason": "Valitus vireillä"] },
+             expected: expect(.created, allowed: ["archivist"]), usesPersonalData: true),
+        Case(name: "the retention plan", method: .get, path: { _, _ in "retention/plan" }, body: { _, _ in nil },
+             expected: expect(.ok, allowed: ["archivist"]), usesPersonalData: true),
+        Case(name: "an erasure request", method: .post, path: { child, _ in "people/\(child)/erasure-requests" }, body: { _, _ in [:] },
+             expected: expect(.ok, allowed: ["dpo"]), usesPersonalData: true),
         Case(name: "who am I", method: .get, path: { _, _ in "me" }, body: { _, _ in nil },
              expected: expect(.ok, allowed: Set(users), otherUnit: .ok), usesPersonalData: false),
         Case(name: "a unit's roster", method: .get, path: { _, _ in "units/\(APIFixture.unit)/roster?date=2026-11-24" }, body: { _, _ in nil },
