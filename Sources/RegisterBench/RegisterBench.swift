@@ -138,9 +138,11 @@ struct RegisterBench: AsyncParsableCommand {
     func runFeeds(_ context: BenchContext) async throws -> String {
         var latency: [String] = [], catchUp: [String] = []
         func run(_ name: String, _ database: DatabaseLocation, admin: PostgresConnectionURL?) async throws {
-            let configuration = RegisterConfiguration(database: database, databaseAdmin: admin, applicationRole: admin == nil ? "register_app" : (try PostgresConnectionURL(postgres!)).username,
+            var configuration = RegisterConfiguration(database: database, databaseAdmin: admin, applicationRole: admin == nil ? "register_app" : (try PostgresConnectionURL(postgres!)).username,
                                                       masterKey: .defaultFile(path: context.directory.appendingPathComponent("master.key").path),
                                                       port: feedPort, logLevel: .warning)
+            // No scheduled retention pass in the middle of a measurement.
+            configuration.retentionIntervalHours = 0
             let bench = FeedBenchmarks(configuration: configuration, logger: context.logger, partners: feedPartners, eventsPerSecond: feedRate,
                                        seconds: feedSeconds, children: feedChildren, catchUpEvents: feedCatchUpEvents)
             let rows = try await bench.run(storeName: name)

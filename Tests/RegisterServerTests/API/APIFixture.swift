@@ -69,7 +69,7 @@ struct APIFixture: Sendable {
         defer { try? FileManager.default.removeItem(at: directory) }
         let keyFile = directory.appendingPathComponent("master.key").path
         var database: PostgresTestDatabase?
-        let configuration: RegisterConfiguration
+        var configuration: RegisterConfiguration
         switch backend {
         case .sqlite:
             configuration = RegisterConfiguration(database: .sqlite(path: directory.appendingPathComponent("register.sqlite").path), masterKey: .defaultFile(path: keyFile), port: 0)
@@ -79,6 +79,8 @@ struct APIFixture: Sendable {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             configuration = RegisterConfiguration(database: .postgres(created.appURL), masterKey: .defaultFile(path: keyFile), port: 0)
         }
+        // Tests run retention themselves, on the pinned clock; the scheduled pass stays off.
+        configuration.retentionIntervalHours = 0
         do {
             let storage = try await RegisterStorage.open(configuration, logger: logger)
             let app = buildApplication(configuration: configuration, storage: storage, logger: logger, now: clock)

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import Hummingbird
+import Logging
 import Register
 import RegisterServer
 import TestSupport
@@ -121,6 +122,25 @@ struct RetentionAPITests {
             try await api.projectionsCaughtUp()
             #expect(try await api.request(.get, "\(base)/statistics?from=2018-01-01&to=2018-12-31", token: director).text == statistics)
             #expect(try await api.storage.store.verifyChain(of: api.tenant).isIntact)
+        }
+    }
+
+    @Test("the scheduled pass anonymises what is due in every configured tenant, on the service's clock", arguments: Backend.tested)
+    func scheduledPass(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (former, guardian) = try await Self.formerChild(api, 76)
+            let (current, _) = try await api.placedChild(77)
+            var logger = Logger(label: "retention-test")
+            logger.logLevel = .error
+            let service = RetentionService(storage: api.storage, interval: .seconds(3_600), logger: logger, now: APIFixture.clock)
+            await service.runOnce()
+            #expect(try await api.registry.person(former, in: api.tenant).isErased)
+            #expect(try await api.registry.person(guardian, in: api.tenant).isErased)
+            #expect(try await api.registry.person(current, in: api.tenant).details != nil)
+            let erased = try await api.storage.store.read(api.tenant).filter { $0.eventType == SubjectErasure.eventType }
+            #expect(erased.count == 2 && erased.allSatisfy { $0.actor.userID == "retention-service" })
+            await service.runOnce()
+            #expect(try await api.storage.store.read(api.tenant).filter { $0.eventType == SubjectErasure.eventType }.count == 2, "a second pass changes nothing")
         }
     }
 }
