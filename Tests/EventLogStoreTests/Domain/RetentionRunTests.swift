@@ -162,4 +162,45 @@ struct RetentionRunTests {
             #expect(try await fixture.log.store.verifyChain(of: tenant).isIntact)
         }
     }
+
+    @Test("an erasure request honoured leaves no plaintext or key of the person in the files; one refused is recorded with its rule",
+          arguments: StoreKind.tested)
+    func erasureRequest(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let configuration = try RegistryTests.configuration(tenant)
+            let done = try await Self.family(6, placed: ("2016-08-01", "2018-05-31"), fixture: fixture, tenant: tenant, configuration: configuration)
+            let ongoing = try await Self.family(7, placed: ("2024-08-01", nil), fixture: fixture, tenant: tenant, configuration: configuration)
+            let engine = fixture.engine()
+            try await fixture.catchUp(tenant, engine: engine)
+            let counted = try await fixture.queries.statistics(from: try LocalDate("2018-01-01"), to: try LocalDate("2018-12-31"), tenant: tenant)
+            let keys = try await fixture.log.store.subjectKeys([done.child], of: tenant)
+            guard case .active(let wrapped)? = keys[done.child] else {
+                Issue.record("the child has no key")
+                return
+            }
+
+            let refused = try await fixture.registry.requestErasure(of: ongoing.child, requester: ongoing.guardian, registers: configuration.registers,
+                                                                    in: tenant, by: Self.metadata)
+            guard case .refused(let reasons) = refused else {
+                Issue.record("a child in care was erased")
+                return
+            }
+            #expect(reasons.map(\.code) == ["care-not-ended"] && reasons.first?.documentClass == "ecec-client-records")
+            let recorded = try await fixture.registry.events(about: ongoing.child, in: tenant).last
+            #expect(recorded?.eventType == ErasureRefused.eventType && recorded?.subjects == [ongoing.child, ongoing.guardian])
+
+            let honoured = try await fixture.registry.requestErasure(of: done.child, requester: nil, registers: configuration.registers, in: tenant, by: Self.metadata)
+            guard case .erased = honoured else {
+                Issue.record("not erased: \(honoured)")
+                return
+            }
+            #expect(try await fixture.registry.person(done.child, in: tenant).isErased)
+            #expect(try await fixture.registry.person(done.guardian, in: tenant).details != nil, "the guardian asked for nothing")
+            try await PlaintextScan.expectNone(of: done.secrets.filter { !$0.hasPrefix("Maija") && !$0.hasPrefix("maija") }, bytes: [[UInt8](wrapped)], in: fixture.log)
+            try await fixture.catchUp(tenant, engine: engine)
+            #expect(try await fixture.queries.statistics(from: try LocalDate("2018-01-01"), to: try LocalDate("2018-12-31"), tenant: tenant) == counted)
+            #expect(try await fixture.log.store.verifyChain(of: tenant).isIntact)
+        }
+    }
 }
