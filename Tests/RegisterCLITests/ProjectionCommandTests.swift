@@ -26,7 +26,7 @@ struct ProjectionCommandTests {
             let status = try RegisterBinary.run(["projections", "status"], in: directory)
             #expect(status.status == 0, "\(status.errors)")
             let rows = status.output.split(separator: "\n").dropFirst().map { $0.split(separator: "\t").map(String.init) }
-            #expect(rows.count == 3)
+            #expect(rows.count == 4, "people, placements, attendance, anonymised")
             #expect(rows.allSatisfy { $0[0] == "poco-sipoo" && $0[3] == "a" && $0[4] == "active" && $0[7] == "0" && $0.last == "ok" }, "\(status.output)")
 
             // A second rebuild fills the other slot and swaps it in; the first generation is retired.

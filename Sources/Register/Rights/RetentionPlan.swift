@@ -177,8 +177,9 @@ public enum RetentionPlanner {
         var verdicts: [ClassRetention] = []
         for (_, versions) in byClass.sorted(by: { $0.key < $1.key }) {
             let versions = versions.sorted { $0.validFrom < $1.validFrom }
-            // The anchor does not depend on the version (every version of a class counts from the same kind of
-            // event in practice), but a version may change it, so it is computed for the candidate version.
+            // Versions of a class may count from different events (act 703/2023 from the case's closing, act
+            // 254/2015 from the service's end): the anchor is found under the version in force on `date`, then the
+            // version in force on that anchor decides, its own anchor recomputed when it differs.
             guard let candidate = version(of: versions, on: date) else { continue }
             let anchor = anchor(candidate, facts, on: date)
             let rule: RetentionRule

@@ -22,7 +22,9 @@ struct FeedReaderTests {
                     let tenant = Events.tenant()
                     let configuration = try ProjectionEngineTests.configuration(tenant)
                     var generator = HistoryGenerator(registry: registry, tenant: tenant, configuration: configuration, seed: operations.first ?? 0)
-                    for operation in operations { try await generator.run(operation) }
+                    // Two children, a guardian and a voucher placement first (operation 32 places in the private
+                    // daycare), so that every partner has something to receive in every sample.
+                    for operation in [0, 0, 1, 32] + operations { try await generator.run(operation) }
                     let reader = FeedReader(registry: registry)
                     for partnerID in ["varda", "school", "voucher-producers"] {
                         let partner = try #require(FeedReader.Partner(partnerID, in: configuration))

@@ -122,6 +122,12 @@ struct HistoryGenerator {
             case 1, 2:
                 try await registry.addRelationship(.guardian, of: guardians[pick % guardians.count], to: children[pick % children.count], source: .client,
                                                    in: tenant, by: Self.metadata)
+            case 3 where (pick / 14) % 10 == 7:
+                // Now and then a child is erased on request (no retention rule keeps anything here): later operations
+                // on them are refused, as in real histories.
+                var registers = configuration.registers
+                for index in registers.indices { registers[index].retention = [] }
+                _ = try await registry.requestErasure(of: children[pick % children.count], requester: nil, registers: registers, in: tenant, by: Self.metadata)
             case 3:
                 try await registry.endRelationship(.guardian, of: guardians[pick % guardians.count], to: children[pick % children.count], in: tenant, by: Self.metadata)
             case 4:
@@ -181,6 +187,8 @@ struct HistoryGenerator {
             }
         } catch is DomainError {
             // Refused by a rule: nothing was written, which is part of a valid history too.
+        } catch let error as EventLogError where error.code == .subjectErased {
+            // Refused by the store: new sealed data about an erased person.
         }
     }
 }

@@ -42,20 +42,20 @@ struct ProjectionServiceTests {
                 defer { group.cancelAll() }
                 try await until {
                     let statuses = try await fixture.engine().status(of: tenant)
-                    return statuses.count == 3 && statuses.allSatisfy { $0.lagEvents == 0 }
+                    return statuses.count == RegisterProjections.all.count && statuses.allSatisfy { $0.lagEvents == 0 }
                 }
                 // A write while it runs shows up without anyone asking.
                 for operation in 40..<60 { try await generator.run(operation * 7_877) }
                 let head = try await fixture.log.store.head(of: tenant).position
                 try await until {
                     let statuses = try await fixture.engine().status(of: tenant)
-                    return statuses.count == 3 && statuses.allSatisfy { $0.state.position == head }
+                    return statuses.count == RegisterProjections.all.count && statuses.allSatisfy { $0.state.position == head }
                 }
             }
             let served = try await fixture.snapshot(tenant)
 
             // A release with people v2: the service rebuilds it while v1 serves, then swaps.
-            let upgraded = ProjectionService(engine: fixture.engine([PeopleV2(), PlacementsProjection(), AttendanceProjection()]), logger: TestLogging.logger,
+            let upgraded = ProjectionService(engine: fixture.engine([PeopleV2(), PlacementsProjection(), AttendanceProjection(), AnonymisedProjection()]), logger: TestLogging.logger,
                                              tenantDiscovery: .milliseconds(50))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await upgraded.run() }
@@ -64,7 +64,7 @@ struct ProjectionServiceTests {
             }
             let states = try await fixture.readModels.states(of: tenant).filter { $0.projection == "people" }
             #expect(states.contains { $0.version == PeopleProjection().version && $0.role == .retired })
-            #expect(try await fixture.snapshot(tenant, [PeopleV2(), PlacementsProjection(), AttendanceProjection()]) == served,
+            #expect(try await fixture.snapshot(tenant, [PeopleV2(), PlacementsProjection(), AttendanceProjection(), AnonymisedProjection()]) == served,
                     "the next version (same apply) holds the same rows")
         }
     }

@@ -158,7 +158,7 @@ struct ReadModelAPITests {
             let signIn = try await api.request(.post, "/v1/platform/sessions", json: ["username": "operator", "password": APIFixture.password])
             let operatorToken = try #require(signIn.json["token"] as? String)
             let status = Self.array(try await api.request(.get, "/v1/platform/projections?tenant=\(api.tenant)", token: operatorToken))
-            #expect(Set(status.compactMap { $0["projection"] as? String }) == ["people", "placements", "attendance"])
+            #expect(Set(status.compactMap { $0["projection"] as? String }) == ["people", "placements", "attendance", "anonymised"])
             #expect(status.allSatisfy { $0["lagEvents"] as? Int == 0 && $0["role"] as? String == "active" && $0["slot"] as? String == "a" })
             #expect(try await api.request(.get, "/v1/platform/projections", token: try await api.signIn("director")).status == .notFound)
             #expect(try await api.request(.get, "/v1/platform/projections?tenant=Not%20A%20Slug", token: operatorToken).field == "tenant")
