@@ -85,7 +85,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], swiftSettings: swiftSettings),
-        .testTarget(name: "RegisterTests", dependencies: ["Register", "EventLog", "EventLogSQLite"], swiftSettings: swiftSettings),
+        .testTarget(name: "RegisterTests", dependencies: [
+            "Register", "EventLog", "EventLogSQLite",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ], swiftSettings: swiftSettings),
         .testTarget(name: "RegisterServerTests", dependencies: [
             "RegisterServer", "EventLog", "Register", "TestSupport", "Projections",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -42,6 +42,7 @@ extension TenantConfiguration {
             issues.add([.key("occupancy"), .key("underThreeCoefficient")], "the coefficient of a child under 3 is between 1 and 3")
         }
         issues.text(name, at: [.key("name")])
+        issues.items += fees?.issues(at: [.key("fees")]) ?? []
         if let website, !website.hasPrefix("https://") {
             issues.add([.key("website")], "a website is an https:// address")
         }

@@ -25,6 +25,9 @@ public struct TenantConfiguration: Codable, Sendable, Hashable {
     public var roles: [RoleDefinition]
     /// How occupancy is counted; defaults apply when absent.
     public var occupancy: OccupancyRules?
+    /// The ECEC client fee tables and the municipality's service-need coefficients (O23); absent where the tenant
+    /// charges no fees under the act (a private daycare sets its own).
+    public var fees: FeeRules?
 
     /// The coefficient a child under 3 counts with in a unit's occupancy.
     public var underThreeCoefficient: Double { occupancy?.underThreeCoefficient ?? OccupancyRules.defaultUnderThreeCoefficient }

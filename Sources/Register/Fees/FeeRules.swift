@@ -1,0 +1,142 @@
+import Foundation
+
+// The ECEC client fee's rules as tenant data (act 1503/2016, O23): the ministry's fee tables with their validity, and
+// the municipality's service-need coefficient steps. The arithmetic is in `FeeCalculator`.
+
+/// A tenant's fee rules (`fees:` in the tenant file).
+public struct FeeRules: Codable, Sendable, Hashable {
+    /// The act's tables, each with the days it is in force; they may not overlap.
+    public var tables: [FeeTable]
+    /// The municipality's coefficients for part-time care, with the days they are in force.
+    public var serviceNeedCoefficients: [ServiceNeedCoefficients]
+
+    /// The table in force on a day.
+    public func table(on day: LocalDate) -> FeeTable? {
+        tables.first { $0.validFrom <= day && ($0.validUntil.map { day <= $0 } ?? true) }
+    }
+
+    /// The coefficient steps in force on a day.
+    public func coefficients(on day: LocalDate) -> ServiceNeedCoefficients? {
+        serviceNeedCoefficients.first { $0.validFrom <= day && ($0.validUntil.map { day <= $0 } ?? true) }
+    }
+}
+
+/// One of the act's fee tables. Amounts are whole euros a month, as the decree gives them.
+public struct FeeTable: Codable, Sendable, Hashable {
+    public var validFrom: LocalDate
+    public var validUntil: LocalDate?
+    /// The fee of the youngest child in full-time care at most.
+    public var maximumFee: Int
+    /// The second child's fee at most (40 % of the maximum).
+    public var secondChildMaximum: Int
+    /// A fee below this is not charged.
+    public var minimumFee: Int
+    /// The share of the income above the limit (10.7 %).
+    public var percentage: Percentage
+    /// The income limits for families of 2, 3, 4, 5 and 6; absent while the ministry has not published them, and then
+    /// no fee can be computed for a day this table is in force.
+    public var incomeLimits: [Int]?
+    /// Added to the limit of a family of 6 for each further child.
+    public var furtherChildIncrement: Int?
+
+    /// The income limit of a family of `size` (2 or more), in euros.
+    public func incomeLimit(familySize size: Int) -> Int? {
+        guard let limits = incomeLimits, limits.count == 5, let increment = furtherChildIncrement, size >= 2 else { return nil }
+        return size <= 6 ? limits[size - 2] : limits[4] + (size - 6) * increment
+    }
+}
+
+/// The municipality's service-need coefficient steps: the first step whose `upToHoursPerWeek` covers the child's
+/// weekly hours gives the share of the full-time fee; the last step has no bound.
+public struct ServiceNeedCoefficients: Codable, Sendable, Hashable {
+    public var validFrom: LocalDate
+    public var validUntil: LocalDate?
+    public var steps: [Step]
+
+    public struct Step: Codable, Sendable, Hashable {
+        /// Up to and including this many hours a week; absent on the last step.
+        public var upToHoursPerWeek: Int?
+        /// The share of the full-time fee, in whole percent.
+        public var percent: Int
+    }
+
+    /// The share, in percent, for a child in care `hours` a week.
+    public func percent(forHoursPerWeek hours: Int) -> Int {
+        steps.first { $0.upToHoursPerWeek.map { hours <= $0 } ?? true }?.percent ?? 100
+    }
+}
+
+/// A percentage with at most two decimals, written as text (`"10.7"`), kept as basis points so that fee arithmetic
+/// stays in integers.
+public struct Percentage: TextValue, Sendable, Hashable {
+    /// Hundredths of a percent: 10.7 % is 1070.
+    public let basisPoints: Int
+
+    public init(_ text: String) throws(ConfigurationValueError) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let digits = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0.isASCII && $0.isNumber } }
+        guard (1...2).contains(parts.count), digits(parts[0]), let whole = Int(parts[0]), whole <= 100,
+              parts.count == 1 || (parts[1].count <= 2 && digits(parts[1])) else {
+            throw ConfigurationValueError("a percentage is written like \"10.7\" (at most two decimals)")
+        }
+        let fraction = parts.count == 2 ? Int(parts[1].padding(toLength: 2, withPad: "0", startingAt: 0))! : 0
+        basisPoints = whole * 100 + fraction
+        guard basisPoints <= 10_000 else { throw ConfigurationValueError("a percentage is at most 100") }
+    }
+
+    public var description: String {
+        let fraction = basisPoints % 100
+        return "\(basisPoints / 100)" + (fraction == 0 ? "" : fraction % 10 == 0 ? ".\(fraction / 10)" : (fraction < 10 ? ".0\(fraction)" : ".\(fraction)"))
+    }
+}
+
+extension FeeRules {
+    /// What is wrong with the rules beyond their shape, each with its path under `fees`.
+    func issues(at path: [ConfigurationIssue.PathComponent]) -> [ConfigurationIssue] {
+        var issues: [ConfigurationIssue] = []
+        func add(_ suffix: [ConfigurationIssue.PathComponent], _ message: String) { issues.append(ConfigurationIssue(path + suffix, message)) }
+        for (index, table) in tables.enumerated() {
+            let at: [ConfigurationIssue.PathComponent] = [.key("tables"), .index(index)]
+            if let until = table.validUntil, until < table.validFrom { add(at + [.key("validUntil")], "ends before it starts") }
+            if table.maximumFee <= 0 || table.minimumFee <= 0 || table.minimumFee > table.maximumFee {
+                add(at, "the minimum fee is positive and below the maximum fee")
+            }
+            if table.secondChildMaximum <= 0 || table.secondChildMaximum > table.maximumFee {
+                add(at + [.key("secondChildMaximum")], "the second child's maximum is positive and at most the maximum fee")
+            }
+            if let limits = table.incomeLimits {
+                if limits.count != 5 { add(at + [.key("incomeLimits")], "five income limits: families of 2, 3, 4, 5 and 6") }
+                if zip(limits, limits.dropFirst()).contains(where: { $0 >= $1 }) || limits.contains(where: { $0 <= 0 }) {
+                    add(at + [.key("incomeLimits")], "the limits grow with the family")
+                }
+                if (table.furtherChildIncrement ?? 0) <= 0 { add(at + [.key("furtherChildIncrement")], "the increment per further child is given with the limits") }
+            }
+            for other in tables[..<index] where Self.overlap(other.validFrom, other.validUntil, table.validFrom, table.validUntil) {
+                add(at + [.key("validFrom")], "overlaps the table valid from \(other.validFrom)")
+            }
+        }
+        for (index, coefficients) in serviceNeedCoefficients.enumerated() {
+            let at: [ConfigurationIssue.PathComponent] = [.key("serviceNeedCoefficients"), .index(index)]
+            let steps = coefficients.steps
+            if steps.isEmpty || steps.last?.upToHoursPerWeek != nil || steps.dropLast().contains(where: { $0.upToHoursPerWeek == nil }) {
+                add(at + [.key("steps")], "steps have growing upToHoursPerWeek bounds, and the last has none")
+            }
+            let bounds = steps.compactMap(\.upToHoursPerWeek)
+            if zip(bounds, bounds.dropFirst()).contains(where: { $0 >= $1 }) || zip(steps, steps.dropFirst()).contains(where: { $0.percent > $1.percent }) {
+                add(at + [.key("steps")], "bounds and shares grow step by step")
+            }
+            // The act: at most 20 hours a week is charged at most 60 %, 35 hours or more is full time.
+            if coefficients.percent(forHoursPerWeek: 20) > 60 { add(at + [.key("steps")], "20 hours a week or less is charged at most 60 % (act 1503/2016 § 6)") }
+            if coefficients.percent(forHoursPerWeek: 35) != 100 { add(at + [.key("steps")], "35 hours a week or more is charged in full") }
+            if steps.contains(where: { !(1...100).contains($0.percent) }) { add(at + [.key("steps")], "a share is 1–100 percent") }
+            for other in serviceNeedCoefficients[..<index] where Self.overlap(other.validFrom, other.validUntil, coefficients.validFrom, coefficients.validUntil) {
+                add(at + [.key("validFrom")], "overlaps the steps valid from \(other.validFrom)")
+            }
+        }
+        return issues
+    }
+
+    static func overlap(_ a: LocalDate, _ aUntil: LocalDate?, _ b: LocalDate, _ bUntil: LocalDate?) -> Bool {
+        (aUntil.map { b <= $0 } ?? true) && (bUntil.map { a <= $0 } ?? true)
+    }
+}
