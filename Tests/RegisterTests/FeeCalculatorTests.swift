@@ -88,6 +88,8 @@ struct FeeCalculatorTests {
         #expect(try Self.fees(income: nil, children: one, on: Self.date("2024-07-31")).children[0].fee == 295)
         #expect(try Self.fees(income: nil, children: one, on: Self.date("2024-08-01")).children[0].fee == 311)
         #expect(try Self.fees(income: 6_000, children: one, on: Self.date("2024-07-31")).incomeLimit == 4_998)
+        // The maximum fee needs no income limit, so it is charged while the ministry's limits are missing.
+        #expect(try Self.fees(income: nil, children: one, on: Self.date("2026-08-01")).children[0].fee == 335)
         for (day, code) in [("2026-08-01", "no-income-limits"), ("2023-02-28", "no-fee-table")] {
             let error = #expect(throws: FeeCalculationError.self) { try Self.fees(income: 6_000, children: one, on: Self.date(day)) }
             #expect(error?.code == code)

@@ -22,6 +22,8 @@ public struct PersonRecord: Sendable, Hashable {
     /// Consents by purpose, the latest state of each.
     public var consents: [String: Consent] = [:]
     public var careInformation: CareInformation?
+    /// An adult's income statements for the client fee, by start.
+    public var incomes: [IncomePeriod] = []
     /// A minor's prohibitions of disclosure to a guardian in force (O9), family-services registers only.
     public var guardianProhibitions: [GuardianProhibition] = []
 
@@ -175,6 +177,10 @@ extension PersonRecord {
             case CareInformationRecorded.eventType:
                 let recorded = try opener.open(CareInformationRecorded.self, from: event.payload)
                 current.careInformation = recorded.information.value
+            case IncomeRecorded.eventType:
+                let recorded = try opener.open(IncomeRecorded.self, from: event.payload)
+                current.incomes.record(IncomePeriod(validFrom: recorded.validFrom, validUntil: recorded.validUntil, statement: recorded.statement.value,
+                                                    source: recorded.source))
             default:
                 break  // Events of later schema or other concerns (access, erasure) do not change this view.
             }

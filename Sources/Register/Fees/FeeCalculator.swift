@@ -31,13 +31,12 @@ public struct FeeChild: Codable, Sendable, Hashable {
 
 /// A fee computed, with every step: what a decision records so that every euro is explained by the log.
 public struct FeeCalculation: Codable, Sendable, Hashable {
-    public var on: LocalDate
     public var tableValidFrom: LocalDate
     public var coefficientsValidFrom: LocalDate
     public var familySize: Int
     public var income: FeeIncome
-    /// Euros a month.
-    public var incomeLimit: Int
+    /// Euros a month; absent for a maximum fee, which needs no limit.
+    public var incomeLimit: Int?
     /// The full-time fee of the youngest child before rounding, in euros with up to four decimals ("80.785").
     public var baseFee: String
     /// The base reached the maximum fee and was capped there.
@@ -80,7 +79,7 @@ public enum FeeCalculator {
 
     /// The fees of a family's children in care on `day`.
     /// - Throws: `no-fee-table` when no table, or no coefficient steps, are in force that day; `no-income-limits`
-    ///   while the table in force lacks the ministry's limits; `family-size` for a family under 2 or no child in care.
+    ///   for an income while the table in force lacks the ministry's limits (the maximum fee needs none); `family-size` for a family under 2 or no child in care.
     public static func calculate(familySize: Int, income: FeeIncome, children: [FeeChild], rules: FeeRules, on day: LocalDate) throws(FeeCalculationError) -> FeeCalculation {
         guard let table = rules.table(on: day) else { throw FeeCalculationError(code: "no-fee-table", description: "No fee table is in force on \(day).") }
         guard let coefficients = rules.coefficients(on: day) else {
@@ -91,18 +90,20 @@ public enum FeeCalculator {
         guard familySize >= 2, !children.isEmpty else {
             throw FeeCalculationError(code: "family-size", description: "A fee family has at least two members and a child in care.")
         }
-        guard let limit = table.incomeLimit(familySize: familySize) else {
-            throw FeeCalculationError(code: "no-income-limits",
-                                      description: "The fee table in force from \(table.validFrom) has no income limits yet; enter the ministry's figures in the tenant file.")
-        }
         let maximum = table.maximumFee * 100 * scale
         let base: Int
+        var limit: Int?
         switch income {
         case .maximumFee:
             base = maximum
         case .monthly(let cents):
+            guard let familyLimit = table.incomeLimit(familySize: familySize) else {
+                throw FeeCalculationError(code: "no-income-limits",
+                                          description: "The fee table in force from \(table.validFrom) has no income limits yet; enter the ministry's figures in the tenant file.")
+            }
+            limit = familyLimit
             // cents × basis points = cents × 10^4; × 100 more for the sibling percent's scale.
-            base = max(0, cents - limit * 100) * table.percentage.basisPoints * 100
+            base = max(0, cents - familyLimit * 100) * table.percentage.basisPoints * 100
         }
         let cappedBase = min(base, maximum)
         // Youngest first; twins in a stable order.
@@ -124,7 +125,7 @@ public enum FeeCalculator {
                               hoursPerWeek: child.hoursPerWeek, coefficientPercent: coefficient, afterCoefficient: after, belowMinimum: below,
                               fee: below ? 0 : after))
         }
-        return FeeCalculation(on: day, tableValidFrom: table.validFrom, coefficientsValidFrom: coefficients.validFrom, familySize: familySize, income: income,
+        return FeeCalculation(tableValidFrom: table.validFrom, coefficientsValidFrom: coefficients.validFrom, familySize: familySize, income: income,
                               incomeLimit: limit, baseFee: euros(cappedBase), baseCapped: base >= maximum, children: fees,
                               total: fees.reduce(0) { $0 + $1.fee })
     }

@@ -1,0 +1,265 @@
+import EventLog
+import Foundation
+
+// Monthly invoices from the fee decisions in force (act 1503/2016 § 11–12, O23): a child's month is charged by the
+// decisions of its operational days, then the absence rules and the cap of 11 charged months per operating year.
+// A family's invoices and corrections are recorded on its stream in one append, so a run that is repeated or killed
+// half-way bills nothing twice: each month's line says what the month costs now and what had been billed before.
+
+public enum InvoiceKind: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The month's invoice (Finvoice INV01).
+    case invoice
+    /// A correction that returns money: a decision lowered retroactively, absences reported late (INV02).
+    case creditNote = "credit-note"
+    /// A correction that charges more: a decision raised retroactively (INV01).
+    case surcharge
+}
+
+/// Why a child's month costs what it does.
+public enum ChargeRule: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The decisions' fees for the whole month.
+    case full
+    /// In charged care on only some operational days (or the decision changed within the month): prorated by days.
+    case partMonth = "part-month"
+    /// Sick on more than 10 operational days: half.
+    case sickOverTenDays = "sick-over-10-days"
+    /// Sick on every operational day: nothing.
+    case sickWholeMonth = "sick-whole-month"
+    /// Absent on every operational day, not only for sickness: half.
+    case absentWholeMonth = "absent-whole-month"
+    /// Already charged for 11 months of this operating year: nothing.
+    case elevenMonths = "eleven-months"
+}
+
+/// One child's month on an invoice.
+public struct InvoiceLine: Codable, Sendable, Hashable {
+    public var child: PersonID
+    /// The month charged (earlier than the invoice's month on a correction).
+    public var period: BillingMonth
+    public var rule: ChargeRule
+    /// The decisions' monthly fee for the child, euros (the last one in force in the month).
+    public var monthlyFee: Int
+    public var operationalDays: Int
+    /// Operational days in charged care (municipal or purchased service).
+    public var careDays: Int
+    public var sickDays: Int
+    public var absentDays: Int
+    /// What the month costs now, cents.
+    public var dueCents: Int
+    /// What had been billed for it before this line, cents.
+    public var billedBeforeCents: Int
+    /// This line: due − billed before.
+    public var amountCents: Int
+    /// The decisions in force in the month.
+    public var decisions: [UUID]
+}
+
+public struct InvoiceContent: Codable, Sendable, Hashable {
+    public var lines: [InvoiceLine]
+    public var totalCents: Int
+}
+
+/// An invoice or a correction, on the family's stream. Amounts are personal data (they reveal income): sealed under
+/// the payer. The reference, number and dates are in clear.
+public struct InvoiceIssued: RegisterEvent {
+    public static let eventType = "InvoiceIssued"
+    public var invoice: UUID
+    /// `<customer number>-<YYYYMM>-<serial>`.
+    public var number: String
+    public var kind: InvoiceKind
+    /// The invoicing run's month.
+    public var month: BillingMonth
+    public var issued: LocalDate
+    public var due: LocalDate
+    /// The Finnish reference number (7-3-1).
+    public var reference: String
+    public var payer: PersonID
+    public var content: Personal<InvoiceContent>
+    public var decisions: [UUID]
+}
+
+/// An invoice as folded from the family's stream.
+public struct Invoice: Sendable, Hashable {
+    public var id: UUID
+    public var number: String
+    public var kind: InvoiceKind
+    public var month: BillingMonth
+    public var issued: LocalDate
+    public var due: LocalDate
+    public var reference: String
+    public var payer: PersonID
+    /// Nil when read without keys, or when the payer was erased.
+    public var content: InvoiceContent?
+    public var decisions: [UUID]
+    public var recordedAt: Timestamp
+    public var position: LogPosition
+
+    init(_ issued: InvoiceIssued, recordedAt: Timestamp, position: LogPosition) {
+        id = issued.invoice
+        number = issued.number
+        kind = issued.kind
+        month = issued.month
+        self.issued = issued.issued
+        due = issued.due
+        reference = issued.reference
+        payer = issued.payer
+        content = issued.content.value
+        decisions = issued.decisions
+        self.recordedAt = recordedAt
+        self.position = position
+    }
+
+    /// The international form of the reference (RF…).
+    public var internationalReference: String { ReferenceNumber.international(reference) ?? reference }
+}
+
+/// What invoicing one family for a month did, or would do in a dry run.
+public struct FamilyInvoicing: Sendable {
+    public var family: UUID
+    public var number: Int64
+    /// Decisions recorded (or that would be) before invoicing.
+    public var decisions: [FeeDecision]
+    public var invoices: [Invoice]
+    /// Months that could not be charged, with the reason (a pending decision).
+    public var pending: [(month: BillingMonth, reason: String)]
+}
+
+extension Registry {
+    /// Days from issue to due date.
+    static let paymentTermDays = 14
+
+    /// Invoices a family for `month`: brings its fee decisions up to date, charges the month, and corrects the earlier
+    /// months whose charge has changed since they were billed.
+    /// - Parameter commit: false computes everything and records nothing (a dry run).
+    public func invoiceFeeFamily(_ id: UUID, month: BillingMonth, rules: FeeRules, commit: Bool, issuedOn issued: LocalDate,
+                                 in tenant: TenantID, by metadata: EventMetadata) async throws -> FamilyInvoicing {
+        for _ in 1...Self.attempts {
+            let revised = try await reviseFeeDecisions(of: id, rules: rules, commit: commit, in: tenant, by: metadata)
+            var family = try await feeFamily(id, in: tenant)
+            if !commit { family.decisions += revised }
+            let people = try await feeFamilyMembers(family, in: tenant)
+            var result = FamilyInvoicing(family: id, number: family.number, decisions: revised, invoices: [], pending: [])
+            let (documents, pending) = try await charges(of: family, people: people, month: month, in: tenant)
+            result.pending = pending
+            guard !documents.isEmpty else { return result }
+            var events: [ProposedEvent] = []
+            let serialBase = family.invoices.filter { $0.month == month }.count
+            let subjects = family.members.filter { !(people[$0]?.isErased ?? true) }
+            for (offset, document) in documents.enumerated() {
+                let serial = serialBase + offset + 1
+                let reference = ReferenceNumber.finnish(base: "\(family.number)\(month.year % 100 < 10 ? "0" : "")\(month.year % 100)\(month.month < 10 ? "0" : "")\(month.month)\(serial)")!
+                let total = document.lines.reduce(0) { $0 + $1.amountCents }
+                let issuedEvent = InvoiceIssued(invoice: UUID(), number: "\(family.number)-\(month.year)\(month.month < 10 ? "0" : "")\(month.month)-\(serial)",
+                                                kind: document.kind, month: month, issued: issued, due: issued.adding(days: Self.paymentTermDays),
+                                                reference: reference, payer: document.payer,
+                                                content: .clear(InvoiceContent(lines: document.lines, totalCents: total), subject: document.payer),
+                                                decisions: Array(Set(document.lines.flatMap(\.decisions))).sorted { $0.uuidString < $1.uuidString })
+                result.invoices.append(Invoice(issuedEvent, recordedAt: Timestamp(now()), position: .start))
+                events.append(ProposedEvent(stream: RegisterStreams.feeFamily(id), eventType: InvoiceIssued.eventType, subjects: subjects,
+                                            payload: try await keyRing.seal(issuedEvent, subjects: subjects, in: tenant)))
+            }
+            guard commit else { return result }
+            do {
+                let appended = try await store.append(events, to: tenant, metadata: metadata, expecting: [RegisterStreams.feeFamily(id): .exact(family.version)])
+                for index in result.invoices.indices { result.invoices[index].position = appended.positions[index] }
+                return result
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+                continue  // the family changed meanwhile (another run?): decide again on what is recorded now
+            }
+        }
+        throw Self.contendedFamily()
+    }
+
+    private struct Document {
+        var kind: InvoiceKind
+        var payer: PersonID
+        var lines: [InvoiceLine]
+    }
+
+    /// The lines to bill now: for each month to look at, each child's change from what was billed before.
+    private func charges(of family: FeeFamilyRecord, people: [PersonID: PersonRecord], month: BillingMonth,
+                         in tenant: TenantID) async throws -> ([Document], [(month: BillingMonth, reason: String)]) {
+        guard let firstDay = family.compositions.first?.validFrom else { return ([], []) }
+        let periods = FeeTimeline.recorded(family.decisions)
+        // Months to look at: this one; the one before (absences are often reported late); and every month since the
+        // earliest day changed by a decision recorded after the family's last invoice (retroactive decisions).
+        var months: Set<BillingMonth> = [month, month.adding(months: -1)]
+        let lastInvoice = family.invoices.map(\.position).max() ?? .start
+        if let earliest = family.decisions.filter({ $0.position > lastInvoice }).map(\.validFrom).min() {
+            var changed = BillingMonth(containing: earliest)
+            while changed < month { months.insert(changed); changed = changed.adding(months: 1) }
+        }
+        months = months.filter { $0 <= month && $0 >= BillingMonth(containing: firstDay) }
+
+        // What was billed per child and month, from the invoices recorded.
+        var billed: [PersonID: [BillingMonth: Int]] = [:]
+        for invoice in family.invoices {
+            for line in invoice.content?.lines ?? [] { billed[line.child, default: [:]][line.period, default: 0] += line.amountCents }
+        }
+        var regular: [InvoiceLine] = [], raised: [InvoiceLine] = [], lowered: [InvoiceLine] = []
+        var pending: [(month: BillingMonth, reason: String)] = []
+        var decisionPayer: PersonID?
+        for current in months.sorted() {
+            let inMonth = periods.filter { $0.from <= current.last && ($0.until.map { $0 >= current.first } ?? true) }
+            if let held = inMonth.compactMap(\.decision).first(where: { $0.status == .pending }) {
+                pending.append((current, held.reason ?? "pending"))
+                continue
+            }
+            if let last = inMonth.compactMap(\.decision).last(where: { $0.status == .fee })?.payer { decisionPayer = last }
+            let charged = Set(inMonth.compactMap(\.decision).flatMap { $0.calculation?.children.map(\.child) ?? [] })
+            let children = charged.union(billed.filter { $0.value[current] != nil }.keys).sorted { $0.description < $1.description }
+            for child in children {
+                let attendance = try await attendance(of: child, month: current.description, in: tenant)
+                // Charged months of this operating year before this one, counting lines of this run too.
+                let earlier = (billed[child] ?? [:]).filter { $0.key >= current.operatingYearStart && $0.key < current && $0.value > 0 }.count
+                var line = Self.charge(child, in: current, periods: inMonth, placements: people[child]?.placements ?? [], attendance: attendance,
+                                       chargedMonthsBefore: earlier)
+                line.billedBeforeCents = billed[child]?[current] ?? 0
+                line.amountCents = line.dueCents - line.billedBeforeCents
+                guard line.amountCents != 0 else { continue }
+                billed[child, default: [:]][current, default: 0] += line.amountCents
+                let regularMonth = current == month && !family.invoices.contains { $0.kind == .invoice && $0.month == month }
+                if regularMonth { regular.append(line) } else if line.amountCents > 0 { raised.append(line) } else { lowered.append(line) }
+            }
+        }
+        guard let payer = decisionPayer ?? family.compositions.inForce(on: month.last)?.adults.first ?? family.compositions.last?.adults.first else { return ([], pending) }
+        var documents: [Document] = []
+        // A regular invoice that came out negative (a late sick leave larger than the month) is a credit note.
+        if !regular.isEmpty { documents.append(Document(kind: regular.reduce(0) { $0 + $1.amountCents } < 0 ? .creditNote : .invoice, payer: payer, lines: regular)) }
+        if !raised.isEmpty { documents.append(Document(kind: .surcharge, payer: payer, lines: raised)) }
+        if !lowered.isEmpty { documents.append(Document(kind: .creditNote, payer: payer, lines: lowered)) }
+        return (documents, pending)
+    }
+
+    /// A child's month by the decisions in force, the absence rules and the 11-month cap (pure).
+    static func charge(_ child: PersonID, in month: BillingMonth, periods: [(from: LocalDate, until: LocalDate?, decision: FeeDecision?)],
+                       placements: [Placement], attendance: AttendanceMonth, chargedMonthsBefore: Int) -> InvoiceLine {
+        let days = BillingCalendar.operationalDays(in: month)
+        var feeDays = 0, careDays = 0, sick = 0, absent = 0, lastFee = 0
+        var sum = 0  // Σ over care days of the day's monthly fee, cents
+        var decisions: [UUID] = []
+        for day in days {
+            guard let placement = placements.first(where: { $0.covers(day) }), placement.arrangement.isChargedByFee,
+                  placement.arrangement != .serviceVoucher else { continue }
+            careDays += 1
+            if let kind = attendance.days[day]?.absence { absent += 1; if kind == .sick { sick += 1 } }
+            guard let decision = periods.last(where: { $0.from <= day && ($0.until.map { day <= $0 } ?? true) })?.decision,
+                  let fee = decision.calculation?.children.first(where: { $0.child == child })?.fee else { continue }
+            feeDays += 1
+            lastFee = fee
+            sum += fee * 100
+            if !decisions.contains(decision.id) { decisions.append(decision.id) }
+        }
+        let base = days.isEmpty ? 0 : (sum * 2 + days.count) / (days.count * 2)  // half up, cents
+        var rule: ChargeRule = feeDays == days.count ? .full : .partMonth
+        var due = base
+        if base > 0 {
+            if chargedMonthsBefore >= 11 { rule = .elevenMonths; due = 0 }
+            else if sick == careDays { rule = .sickWholeMonth; due = 0 }
+            else if absent == careDays { rule = .absentWholeMonth; due = (base + 1) / 2 }
+            else if sick > 10 { rule = .sickOverTenDays; due = (base + 1) / 2 }
+        }
+        return InvoiceLine(child: child, period: month, rule: rule, monthlyFee: lastFee, operationalDays: days.count, careDays: careDays, sickDays: sick,
+                           absentDays: absent, dueCents: due, billedBeforeCents: 0, amountCents: due, decisions: decisions)
+    }
+}
