@@ -165,11 +165,11 @@ enum FeeTimeline {
         return periods
     }
 
-    /// The first day on which the recorded decisions and the facts disagree, if any.
-    static func firstDifference(desired: [FeePeriod], recorded decisions: [FeeDecision]) -> LocalDate? {
+    /// The first day up to `horizon` on which the recorded decisions and the facts disagree, if any.
+    static func firstDifference(desired: [FeePeriod], recorded decisions: [FeeDecision], through horizon: LocalDate) -> LocalDate? {
         let recorded = recorded(decisions)
         let days = Set(desired.map(\.from) + recorded.map(\.from)).sorted()
-        for day in days {
+        for day in days where day <= horizon {
             let want = desired.last { $0.from <= day && ($0.until.map { day <= $0 } ?? true) }
             let have = recorded.last { $0.from <= day && ($0.until.map { day <= $0 } ?? true) }?.decision
             let wanted = want?.outcome ?? .noFee
@@ -190,19 +190,24 @@ extension Registry {
 
     /// Brings the family's fee decisions up to date with the facts: from the first day they disagree on, a new
     /// decision for each period. Returns what was recorded (nothing when the decisions already hold).
+    ///
+    /// Decisions are made up to `horizon` (default today): changes known for later days — a child coming of age, a
+    /// fee table of next August — are decided when they come, as a municipality decides them, and not years ahead.
     /// - Parameter commit: false computes what would be recorded and records nothing.
     @discardableResult
-    public func reviseFeeDecisions(of id: UUID, rules: FeeRules, commit: Bool = true, in tenant: TenantID, by metadata: EventMetadata) async throws -> [FeeDecision] {
+    public func reviseFeeDecisions(of id: UUID, rules: FeeRules, through horizon: LocalDate? = nil, commit: Bool = true,
+                                   in tenant: TenantID, by metadata: EventMetadata) async throws -> [FeeDecision] {
+        let horizon = horizon ?? LocalDate.today(at: now())
         for _ in 1...Self.attempts {
             let family = try await feeFamily(id, in: tenant)
             let people = try await feeFamilyMembers(family, in: tenant)
             let desired = FeeTimeline.desired(family, people: people, rules: rules)
-            guard let from = FeeTimeline.firstDifference(desired: desired, recorded: family.decisions) else { return [] }
+            guard let from = FeeTimeline.firstDifference(desired: desired, recorded: family.decisions, through: horizon) else { return [] }
             var inputs = [DecisionInput(stream: RegisterStreams.feeFamily(id), version: family.version)]
             inputs += people.values.sorted { $0.id.description < $1.id.description }.map { DecisionInput(stream: RegisterStreams.person($0.id), version: $0.version) }
             var decisions: [FeeDecision] = []
             var events: [ProposedEvent] = []
-            for period in desired where (period.until.map { $0 >= from } ?? true) {
+            for period in desired where (period.until.map { $0 >= from } ?? true) && period.from <= horizon {
                 let start = max(period.from, from)
                 let made: FeeDecisionMade
                 let decision = UUID()

@@ -134,7 +134,8 @@ extension Registry {
     public func invoiceFeeFamily(_ id: UUID, month: BillingMonth, rules: FeeRules, commit: Bool, issuedOn issued: LocalDate,
                                  in tenant: TenantID, by metadata: EventMetadata) async throws -> FamilyInvoicing {
         for _ in 1...Self.attempts {
-            let revised = try await reviseFeeDecisions(of: id, rules: rules, commit: commit, in: tenant, by: metadata)
+            let horizon = max(LocalDate.today(at: now()), month.last)
+            let revised = try await reviseFeeDecisions(of: id, rules: rules, through: horizon, commit: commit, in: tenant, by: metadata)
             var family = try await feeFamily(id, in: tenant)
             if !commit { family.decisions += revised }
             let people = try await feeFamilyMembers(family, in: tenant)
@@ -182,14 +183,17 @@ extension Registry {
         guard let firstDay = family.compositions.first?.validFrom else { return ([], []) }
         let periods = FeeTimeline.recorded(family.decisions)
         // Months to look at: this one; the one before (absences are often reported late); and every month since the
-        // earliest day changed by a decision recorded after the family's last invoice (retroactive decisions).
+        // earliest day changed by a decision recorded after the family's last invoice (retroactive decisions) — but
+        // never before the family was formed, nor before the first month it was billed for: a family new to billing
+        // is billed from the month before the run's, not for its whole past.
         var months: Set<BillingMonth> = [month, month.adding(months: -1)]
         let lastInvoice = family.invoices.map(\.position).max() ?? .start
         if let earliest = family.decisions.filter({ $0.position > lastInvoice }).map(\.validFrom).min() {
             var changed = BillingMonth(containing: earliest)
             while changed < month { months.insert(changed); changed = changed.adding(months: 1) }
         }
-        months = months.filter { $0 <= month && $0 >= BillingMonth(containing: firstDay) }
+        let firstBilled = family.invoices.flatMap { $0.content?.lines.map(\.period) ?? [] }.min() ?? month.adding(months: -1)
+        months = months.filter { $0 <= month && $0 >= BillingMonth(containing: firstDay) && $0 >= min(firstBilled, month.adding(months: -1)) }
 
         // What was billed per child and month, from the invoices recorded.
         var billed: [PersonID: [BillingMonth: Int]] = [:]
