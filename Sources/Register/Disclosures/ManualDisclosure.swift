@@ -158,22 +158,7 @@ public struct ManualDisclosure: Sendable {
             }
             // Only the values in force: of a person's details, each field from the event that set its current value
             // (an old address, or a value since rectified as wrong, is not handed over).
-            var current: [String: Int64] = [:]
-            for event in events {
-                switch event.eventType {
-                case PersonRegistered.eventType:
-                    for field in PersonField.allCases { current[field.rawValue] = event.position.rawValue }
-                    current[FeedField.identityCode.rawValue] = event.position.rawValue
-                    current[FeedField.birthDate.rawValue] = event.position.rawValue
-                    current[FeedField.kind.rawValue] = event.position.rawValue
-                case PersonDetailsChanged.eventType:
-                    for field in try JSONDecoder().decode(PersonDetailsChanged.self, from: event.payload).fields { current[field.rawValue] = event.position.rawValue }
-                case PersonDetailsRectified.eventType:
-                    for field in try JSONDecoder().decode(PersonDetailsRectified.self, from: event.payload).fields { current[field.rawValue] = event.position.rawValue }
-                default:
-                    break
-                }
-            }
+            let current = try Self.currentValueEvents(events).mapValues(\.position.rawValue)
             for event in events where FeedField.eventTypes.contains(event.eventType) {
                 guard var data = try await reader.data(of: event, for: feed, record: record) else { continue }
                 if FeedReader.detailEvents.contains(event.eventType) {
@@ -199,6 +184,28 @@ public struct ManualDisclosure: Sendable {
         let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DataDisclosed.eventType, subjects: request.subjects,
                                                                     payload: payload)], to: tenant, metadata: metadata)
         return .disclosed(position: result.positions[0], items: items)
+    }
+}
+
+extension ManualDisclosure {
+    /// For each field of a person's details (by its feed field name), the event of the person's stream that set its
+    /// current value: what a hand-over of that field names as its source.
+    static func currentValueEvents(_ events: [RecordedEvent]) throws -> [String: RecordedEvent] {
+        var current: [String: RecordedEvent] = [:]
+        for event in events {
+            switch event.eventType {
+            case PersonRegistered.eventType:
+                for field in PersonField.allCases { current[field.rawValue] = event }
+                for field in [FeedField.identityCode, .birthDate, .kind] { current[field.rawValue] = event }
+            case PersonDetailsChanged.eventType:
+                for field in try JSONDecoder().decode(PersonDetailsChanged.self, from: event.payload).fields { current[field.rawValue] = event }
+            case PersonDetailsRectified.eventType:
+                for field in try JSONDecoder().decode(PersonDetailsRectified.self, from: event.payload).fields { current[field.rawValue] = event }
+            default:
+                break
+            }
+        }
+        return current
     }
 }
 

@@ -9,6 +9,8 @@ public struct FeeRules: Codable, Sendable, Hashable {
     public var tables: [FeeTable]
     /// The municipality's coefficients for part-time care, with the days they are in force.
     public var serviceNeedCoefficients: [ServiceNeedCoefficients]
+    /// How invoices are issued and exported; without it invoices are made but cannot be exported.
+    public var invoicing: InvoicingSettings?
 
     /// The table in force on a day.
     public func table(on day: LocalDate) -> FeeTable? {
@@ -18,6 +20,33 @@ public struct FeeRules: Codable, Sendable, Hashable {
     /// The coefficient steps in force on a day.
     public func coefficients(on day: LocalDate) -> ServiceNeedCoefficients? {
         serviceNeedCoefficients.first { $0.validFrom <= day && ($0.validUntil.map { day <= $0 } ?? true) }
+    }
+}
+
+/// The municipality's invoicing details (`fees.invoicing` in the tenant file).
+public struct InvoicingSettings: Codable, Sendable, Hashable {
+    /// The regular recipient (of one of the tenant's registers) that exports go to: the accounting office, on its
+    /// legal basis. Each export is recorded as a disclosure to it.
+    public var exportRecipient: String
+    /// Days from the invoice date to the due date (default 14).
+    public var paymentTermDays: Int?
+    /// The account fees are paid to, for the Finvoice payment details.
+    public var iban: String?
+    public var bic: String?
+
+    public var termDays: Int { paymentTermDays ?? 14 }
+
+    /// Whether an IBAN's check digits are right (ISO 13616: mod 97 of the rearranged number is 1).
+    static func isValidIBAN(_ iban: String) -> Bool {
+        let compact = iban.replacingOccurrences(of: " ", with: "")
+        guard (15...34).contains(compact.count), compact.allSatisfy({ $0.isASCII && ($0.isNumber || $0.isUppercase) }) else { return false }
+        let rearranged = compact.dropFirst(4) + compact.prefix(4)
+        var remainder = 0
+        for character in rearranged {
+            let value = character.isNumber ? Int(String(character))! : Int(character.asciiValue! - 55)
+            for digit in String(value) { remainder = (remainder * 10 + Int(String(digit))!) % 97 }
+        }
+        return remainder == 1
     }
 }
 
@@ -132,6 +161,11 @@ extension FeeRules {
             for other in serviceNeedCoefficients[..<index] where Self.overlap(other.validFrom, other.validUntil, coefficients.validFrom, coefficients.validUntil) {
                 add(at + [.key("validFrom")], "overlaps the steps valid from \(other.validFrom)")
             }
+        }
+        if let invoicing {
+            let at: [ConfigurationIssue.PathComponent] = [.key("invoicing")]
+            if !(1...90).contains(invoicing.termDays) { add(at + [.key("paymentTermDays")], "a payment term is 1–90 days") }
+            if let iban = invoicing.iban, !InvoicingSettings.isValidIBAN(iban) { add(at + [.key("iban")], "not a valid IBAN (check digits)") }
         }
         return issues
     }

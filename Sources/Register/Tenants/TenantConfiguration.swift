@@ -269,6 +269,8 @@ public enum FeedField: String, Codable, Sendable, Hashable, CaseIterable {
     // Care relationships (the `care-relationships` shape): started, ended, fixed-term or correction, and the end a
     // correction replaces
     case record, originalEnd
+    // Invoices (InvoiceIssued): the number, dates, reference, rows and amounts an invoice export carries
+    case invoice
 
     /// The fields a non-disclosure order protects.
     public static let protected: Set<FeedField> = [.address, .homeMunicipality, .phone, .email]

@@ -1,5 +1,8 @@
 import EventLog
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 @testable import Register
 import TestSupport
 import Testing
@@ -169,6 +172,99 @@ struct InvoicingTests {
             #expect(rerun.invoices == 0 && rerun.creditNotes == 0 && rerun.surcharges == 0 && rerun.decisions == 0)
             let runs = try await fixture.log.store.readStream(RegisterStreams.invoicingRuns(Self.month("2026-09")), of: tenant)
             #expect(runs.count == 2, "each committed run is recorded")
+        }
+    }
+
+    @Test("the export: well-formed Finvoice with comma decimals and valid references, CSV, protected addresses left out, recorded as a disclosure",
+          arguments: StoreKind.tested)
+    func export(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind) { fixture in
+            let registry = fixture.registry, tenant = Events.tenant()
+            let configuration = try RegistryTests.configuration(tenant)
+            let rules = try #require(configuration.fees)
+            let family = try await Self.family(registry, configuration: configuration, tenant: tenant)
+            try await registry.changeDetails(of: family.adults[0], PersonDetailsPatch(address: PostalAddress(street: "Laskutie 5 & 7", postalCode: "99100", city: "Esimerkkilä")),
+                                             source: .client, in: tenant, by: Self.metadata)
+            let protected = try await Self.family(registry, configuration: configuration, tenant: tenant, children: ["2022-06-01"], hours: [40])
+            try await registry.changeDetails(of: protected.adults[0], PersonDetailsPatch(address: PostalAddress(street: "Salainen polku 1", postalCode: "99200", city: "Piilola")),
+                                             source: .populationRegister, in: tenant, by: Self.metadata)
+            try await registry.setNonDisclosure(of: protected.adults[0], to: true, source: .populationRegister, in: tenant, by: Self.metadata)
+            _ = try await Self.invoice(registry, family, "2024-08", rules: rules, tenant: tenant)
+            _ = try await Self.invoice(registry, protected, "2024-08", rules: rules, tenant: tenant)
+            // A credit note in September: the first family's income arrives, effective from August.
+            for adult in family.adults {
+                try await registry.recordIncome(of: adult, IncomeStatement(earnedCents: 350_000), validFrom: Self.date("2024-08-01"), validUntil: nil,
+                                                source: .client, in: tenant, by: Self.metadata)
+            }
+            let september = try await Self.invoice(registry, family, "2024-09", rules: rules, tenant: tenant)
+            #expect(september.invoices.map(\.kind) == [.invoice, .creditNote])
+
+            let result = try await registry.exportInvoices(month: Self.month("2024-09"), configuration: configuration, in: tenant, by: Self.metadata)
+            #expect(result.invoices.map(\.kind) == [.invoice, .creditNote])
+            #expect(result.heldBack.isEmpty)
+            let credit = try #require(result.invoices.last)
+            let xml = InvoiceDocuments.finvoice(credit, seller: configuration, sentAt: Date())
+            final class Collector: NSObject, XMLParserDelegate {
+                var text: [String: String] = [:]
+                var current = ""
+                var buffer = ""
+                func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+                    current = element
+                    buffer = ""
+                }
+                func parser(_ parser: XMLParser, foundCharacters string: String) { buffer += string }
+                func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+                    if text[element] == nil { text[element] = buffer.trimmingCharacters(in: .whitespacesAndNewlines) }
+                }
+            }
+            let parser = XMLParser(data: xml)
+            let collector = Collector()
+            parser.delegate = collector
+            #expect(parser.parse(), "well-formed XML: \(parser.parserError.map { "\($0)" } ?? "")")
+            #expect(collector.text["InvoiceTypeCode"] == "INV02")
+            // Income 7 000 € for a family of 4 from August: 112 € instead of 311 €, so August is credited 199 €.
+            #expect(collector.text["InvoiceTotalVatIncludedAmount"] == "-199,00")
+            let rows = String(decoding: xml, as: UTF8.self)
+            #expect(rows.contains(">-120,00</RowAmount>") && rows.contains(">-79,00</RowAmount>"), "a row per child: 67 € − 187 €, 45 € − 124 €")
+            #expect(collector.text["BuyerStreetName"] == "Laskutie 5 & 7", "escaped and read back")
+            let reference = try #require(collector.text["EpiRemittanceInfoIdentifier"])
+            #expect(ReferenceNumber.isValidFinnish(reference) && reference == credit.reference)
+            #expect(collector.text["EpiAccountID"] == "FI2112345600000785")
+
+            // The protected payer's address is in no export.
+            let august = try await registry.exportInvoices(month: Self.month("2024-08"), configuration: configuration, in: tenant, by: Self.metadata)
+            #expect(august.invoices.count == 2)
+            let csv = String(decoding: InvoiceDocuments.csv(august.invoices), as: UTF8.self)
+            #expect(!csv.contains("Salainen") && !csv.contains("Piilola"))
+            #expect(august.invoices.contains { $0.payerAddress == nil })
+            #expect(csv.contains(";311,00;") || csv.contains(";187,00;"), "comma decimals")
+            let protectedXML = String(decoding: InvoiceDocuments.finvoice(try #require(august.invoices.first { $0.payerAddress == nil }), seller: configuration,
+                                                                          sentAt: Date()), as: UTF8.self)
+            #expect(!protectedXML.contains("Salainen") && !protectedXML.contains("BuyerPostalAddressDetails"))
+
+            // Each export is a disclosure to the accounting office, naming the invoices and the events their names
+            // and addresses came from, with their hashes.
+            let records = try await fixture.log.store.readStream(DisclosureStreams.recipient("billing-collection"), of: tenant)
+            #expect(records.count == 2)
+            let record = try JSONDecoder().decode(DataDisclosed.self, from: try #require(records.first).payload)
+            #expect(record.channel == "export" && record.legalBasis?.contains("1503/2016") == true)
+            let invoiceEvents = try await fixture.log.store.readStream(RegisterStreams.feeFamily(family.id), of: tenant).filter {
+                $0.eventType == InvoiceIssued.eventType && (try? JSONDecoder().decode(InvoiceIssued.self, from: $0.payload).month) == Self.month("2024-09")
+            }
+            #expect(invoiceEvents.count == 2)
+            for event in invoiceEvents {
+                #expect(record.events.contains { $0.position == event.position.rawValue && $0.hash == event.hash.hex && $0.fields == [.invoice] })
+            }
+            #expect(record.events.contains { $0.subject == family.adults[0] && $0.fields.contains(.address) })
+            #expect(Set(record.subjects).isSuperset(of: [family.adults[0]] + family.children))
+
+            // A tenant file without an export recipient cannot export.
+            var without = configuration
+            without.fees?.invoicing = nil
+            let error = await #expect(throws: DomainError.self) {
+                try await registry.exportInvoices(month: Self.month("2024-09"), configuration: without, in: tenant, by: Self.metadata)
+            }
+            #expect(error?.code == "no-export-recipient")
         }
     }
 }
