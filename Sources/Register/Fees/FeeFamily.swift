@@ -182,13 +182,24 @@ extension Registry {
         guard !children.isEmpty, children.count <= 20 else { throw DomainError.invalid("children", "a fee family has 1 to 20 children") }
         guard Set(adults + children).count == adults.count + children.count else { throw DomainError.invalid("children", "each member is named once") }
         for (index, adult) in adults.enumerated() {
-            let record = try await personStructure(adult, in: tenant)
+            let record = try await member(adult, field: "adults[\(index)]", in: tenant)
             if record.kind == .child { throw DomainError(.rule, "not-an-adult", "A child is not an adult of a fee family.", field: "adults[\(index)]") }
         }
         for (index, child) in children.enumerated() {
-            let record = try await personStructure(child, in: tenant)
+            let record = try await member(child, field: "children[\(index)]", in: tenant)
             if record.kind != .child { throw DomainError(.rule, "not-a-child", "Only children are a fee family's children.", field: "children[\(index)]") }
         }
+    }
+
+    /// A member named in a request: a person of the tenant, neither erased nor under a restriction of processing.
+    private func member(_ id: PersonID, field: String, in tenant: TenantID) async throws -> PersonRecord {
+        let record: PersonRecord
+        do { record = try await personStructure(id, in: tenant) } catch let error as DomainError where error.kind == .notFound {
+            throw DomainError(.invalid, "unknown-person", "No such person in this register.", field: field)
+        }
+        if record.isErased { throw DomainError(.rule, "erased", "This person's data has been erased; nothing new can be recorded.", field: field) }
+        try await refuseRestricted(id, in: tenant)
+        return record
     }
 
     static func contendedFamily() -> DomainError {

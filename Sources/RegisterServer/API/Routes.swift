@@ -93,6 +93,7 @@ extension RegisterAPI {
         addAccessReportRoutes(v1.group("tenants/:tenant"))
         addRestrictionRoutes(v1.group("tenants/:tenant"))
         addRetentionRoutes(v1.group("tenants/:tenant"))
+        addFeeRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
         addNoticeRoutes(to: router)

@@ -35,9 +35,9 @@ struct APIFixture: Sendable {
     static let roles: [RoleDefinition] = [
         role("admin", .tenant, [.tenantConfigure, .usersManage]),
         role("director", .tenant, [.peopleRead, .peopleWrite, .placementsRead, .placementsWrite, .applicationsRead, .applicationsWrite,
-                                   .attendanceRead, .consentsRead, .consentsWrite, .statisticsRead, .disclosuresWrite]),
+                                   .attendanceRead, .consentsRead, .consentsWrite, .statisticsRead, .disclosuresWrite, .feesRead]),
         role("staff", .units, [.peopleRead, .placementsRead, .attendanceRead, .attendanceWrite, .consentsRead, .careInformationRead]),
-        role("billing", .tenant, [.peopleRead, .placementsRead, .attendanceRead]),
+        role("billing", .tenant, [.peopleRead, .placementsRead, .attendanceRead, .feesRead, .feesWrite]),
         role("dpo", .tenant, [.accessLogRead, .disclosuresRead, .subjectRequestsManage]),
         role("registry", .tenant, [.peopleRead, .peopleReadProtected, .peopleWrite]),
         role("protected-reader", .units, [.peopleReadProtected]),
