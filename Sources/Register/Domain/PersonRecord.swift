@@ -24,6 +24,8 @@ public struct PersonRecord: Sendable, Hashable {
     public var careInformation: CareInformation?
     /// An adult's income statements for the client fee, by start.
     public var incomes: [IncomePeriod] = []
+    /// A child's service vouchers, with the producers' records of the care given.
+    public var vouchers: [Voucher] = []
     /// A minor's prohibitions of disclosure to a guardian in force (O9), family-services registers only.
     public var guardianProhibitions: [GuardianProhibition] = []
 
@@ -177,6 +179,8 @@ extension PersonRecord {
             case CareInformationRecorded.eventType:
                 let recorded = try opener.open(CareInformationRecorded.self, from: event.payload)
                 current.careInformation = recorded.information.value
+            case VoucherGranted.eventType, VoucherEnded.eventType, VoucherServiceRecorded.eventType:
+                try current.apply(voucherEvent: event, opener: opener)
             case IncomeRecorded.eventType:
                 let recorded = try opener.open(IncomeRecorded.self, from: event.payload)
                 current.incomes.record(IncomePeriod(validFrom: recorded.validFrom, validUntil: recorded.validUntil, statement: recorded.statement.value,

@@ -28,6 +28,7 @@ public struct TenantConfiguration: Codable, Sendable, Hashable {
     /// The ECEC client fee tables and the municipality's service-need coefficients (O23); absent where the tenant
     /// charges no fees under the act (a private daycare sets its own).
     public var fees: FeeRules?
+    public var vouchers: VoucherRules?
 
     /// The coefficient a child under 3 counts with in a unit's occupancy.
     public var underThreeCoefficient: Double { occupancy?.underThreeCoefficient ?? OccupancyRules.defaultUnderThreeCoefficient }
@@ -373,6 +374,11 @@ public enum Permission: String, Codable, Sendable, Hashable, CaseIterable, Compa
     case consentsWrite = "consents.write"
     case feesRead = "fees.read"
     case feesWrite = "fees.write"
+    /// Voucher decisions and settlements: the municipality's voucher officers.
+    case vouchersRead = "vouchers.read"
+    case vouchersWrite = "vouchers.write"
+    /// Recording the services a producer gave (for the children placed with it): the producer's staff, unit-scoped.
+    case voucherServicesWrite = "voucher-services.write"
     case socialCareRead = "social-care.read"
     case socialCareWrite = "social-care.write"
     case disclosuresRead = "disclosures.read"
