@@ -37,7 +37,7 @@ public struct FeeCalculation: Codable, Sendable, Hashable {
     public var income: FeeIncome
     /// Euros a month; absent for a maximum fee, which needs no limit.
     public var incomeLimit: Int?
-    /// The full-time fee of the youngest child before rounding, in euros with up to four decimals ("80.785").
+    /// The full-time fee of the youngest child before rounding, in euros, exact (trailing zeros dropped: "80.785").
     public var baseFee: String
     /// The base reached the maximum fee and was capped there.
     public var baseCapped: Bool

@@ -166,9 +166,10 @@ extension Registry {
     /// Records an adult's income statement (sealed) from `validFrom` on.
     public func recordIncome(of adult: PersonID, _ statement: IncomeStatement, validFrom: LocalDate, validUntil: LocalDate?, source: DataSource,
                              in tenant: TenantID, by metadata: EventMetadata) async throws {
-        guard statement.earnedCents >= 0, statement.capitalCents >= 0 else { throw DomainError.invalid("earned", "incomes are zero or more") }
         // A hundred million euros a month is beyond any household; above it the figure is a typing error.
-        guard statement.earnedCents + statement.capitalCents <= 10_000_000_000 else { throw DomainError.invalid("earned", "the income is implausibly large") }
+        for (value, field) in [(statement.earnedCents, "earnedCents"), (statement.capitalCents, "capitalCents")] {
+            guard (0...10_000_000_000).contains(value) else { throw DomainError.invalid(field, "\(field) is zero or more, and at most 100 000 000 € a month") }
+        }
         if let validUntil, validUntil < validFrom { throw DomainError.invalid("validUntil", "validUntil is on or after validFrom") }
         try await execute(on: adult, in: tenant, by: metadata) { record in
             guard record.kind != .child else { throw DomainError(.rule, "not-an-adult", "Incomes are recorded for the adults of a fee family.", field: "person") }

@@ -19,7 +19,9 @@ public enum InvoiceKind: String, Codable, Sendable, Hashable, CaseIterable {
 public enum ChargeRule: String, Codable, Sendable, Hashable, CaseIterable {
     /// The decisions' fees for the whole month.
     case full
-    /// In charged care on only some operational days (or the decision changed within the month): prorated by days.
+    /// Not charged on every operational day (care started or ended within the month, or a decision without a fee for
+    /// the child covers some days): prorated by days. A decision that changes within the month is weighed by its days
+    /// under either rule.
     case partMonth = "part-month"
     /// Sick on more than 10 operational days: half.
     case sickOverTenDays = "sick-over-10-days"

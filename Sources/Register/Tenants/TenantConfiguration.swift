@@ -272,6 +272,8 @@ public enum FeedField: String, Codable, Sendable, Hashable, CaseIterable {
     case record, originalEnd
     // Invoices (InvoiceIssued): the number, dates, reference, rows and amounts an invoice export carries
     case invoice
+    // Voucher settlements (SettlementFrozen): a producer's lines, values, co-payments and amounts
+    case settlement
 
     /// The fields a non-disclosure order protects.
     public static let protected: Set<FeedField> = [.address, .homeMunicipality, .phone, .email]

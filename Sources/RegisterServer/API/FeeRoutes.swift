@@ -32,6 +32,11 @@ struct NewIncome: Decodable {
     var source: DataSource?
 }
 
+struct FeeFamilyCreated: Encodable {
+    var id: String
+    var number: Int64
+}
+
 struct FeeFamilyView: Encodable {
     var id: String
     var number: Int64
@@ -98,8 +103,39 @@ struct InvoiceView: Encodable {
     var internationalReference: String
     var payer: String
     var totalCents: Int?
-    var lines: [InvoiceLine]?
+    var lines: [Line]?
     var position: Int64
+
+    /// An invoice line with its ids written as everywhere else in the API (lower case).
+    struct Line: Encodable {
+        var child: String
+        var period: BillingMonth
+        var rule: ChargeRule
+        var monthlyFee: Int
+        var operationalDays: Int
+        var careDays: Int
+        var sickDays: Int
+        var absentDays: Int
+        var dueCents: Int
+        var billedBeforeCents: Int
+        var amountCents: Int
+        var decisions: [String]
+
+        init(_ line: InvoiceLine) {
+            child = line.child.description
+            period = line.period
+            rule = line.rule
+            monthlyFee = line.monthlyFee
+            operationalDays = line.operationalDays
+            careDays = line.careDays
+            sickDays = line.sickDays
+            absentDays = line.absentDays
+            dueCents = line.dueCents
+            billedBeforeCents = line.billedBeforeCents
+            amountCents = line.amountCents
+            decisions = line.decisions.map(\.lowercasedString)
+        }
+    }
 
     init(_ invoice: Invoice) {
         id = invoice.id.lowercasedString
@@ -112,7 +148,7 @@ struct InvoiceView: Encodable {
         internationalReference = invoice.internationalReference
         payer = invoice.payer.description
         totalCents = invoice.content?.totalCents
-        lines = invoice.content?.lines
+        lines = invoice.content?.lines.map(Line.init)
         position = invoice.position.rawValue
     }
 }
@@ -145,7 +181,7 @@ extension RegisterAPI {
             let (id, number) = try await registry.createFeeFamily(adults: body.adults.map(PersonID.init), children: body.children.map(PersonID.init),
                                                                   validFrom: body.validFrom, source: body.source ?? .staff, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, (body.adults + body.children).map { (PersonID($0), .change, "fee-family/\(id.lowercasedString)") })
-            return try Response.json(["id": id.lowercasedString, "number": "\(number)"], status: .created)
+            return try Response.json(FeeFamilyCreated(id: id.lowercasedString, number: number), status: .created)
         }
 
         tenant.get("fee-families/:family") { request, context in
@@ -170,10 +206,10 @@ extension RegisterAPI {
         tenant.post("fee-families/:family/decisions") { request, context in
             let caller = try await caller(request, context)
             try caller.grants.requireTenantWide(.feesWrite)
+            let family = try await existingFamily(try uuid(context, "family"), caller)
             guard let rules = caller.grants.configuration.fees else {
                 throw Problem(status: .conflict, code: "no-fee-rules", detail: "The tenant file has no fee rules.")
             }
-            let family = try await existingFamily(try uuid(context, "family"), caller)
             let recorded = try await registry.reviseFeeDecisions(of: family.id, rules: rules, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, family.members.map { ($0, .change, "fee-family/\(family.id.lowercasedString)/decisions") })
             return try Response.json(recorded.map(FeeDecisionView.init), status: recorded.isEmpty ? .ok : .created)
@@ -196,6 +232,10 @@ extension RegisterAPI {
             let person = try personID(context)
             let body = try await decodeBody(NewIncome.self, from: request, context: context)
             _ = try await reachablePerson(person, caller, with: .feesWrite, opening: false)
+            guard body.earnedCents != nil || body.capitalCents != nil || body.acceptsMaximumFee == true else {
+                throw Problem(status: .badRequest, code: "invalid-field",
+                              detail: "An income statement gives earnedCents or capitalCents, or acceptsMaximumFee true.", field: "earnedCents")
+            }
             let statement = IncomeStatement(earnedCents: body.earnedCents ?? 0, capitalCents: body.capitalCents ?? 0, acceptsMaximumFee: body.acceptsMaximumFee ?? false)
             try await registry.recordIncome(of: person, statement, validFrom: body.validFrom, validUntil: body.validUntil, source: body.source ?? .client,
                                             in: caller.tenant, by: caller.metadata)

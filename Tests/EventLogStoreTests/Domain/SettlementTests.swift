@@ -91,6 +91,22 @@ struct SettlementTests {
                                                             commit: false, in: tenant, by: Self.metadata)
             #expect(preview.position == nil && preview.lines.first { $0.child == child && $0.period == Self.month("2026-11") }?.status == .notRecorded)
             #expect(try await fixture.log.store.head(of: tenant) == head, "a preview records nothing")
+
+            // The frozen month's material for the producer: CSV, recorded as a disclosure to the producers.
+            let export = try await registry.exportSettlement(producer: Self.producer, month: Self.month("2026-09"), configuration: configuration, in: tenant,
+                                                             by: Self.metadata)
+            let csv = String(decoding: InvoiceDocuments.settlementCSV(producer: Self.producer, month: Self.month("2026-09"), rows: export.rows), as: UTF8.self)
+            #expect(csv.contains("Seteli Lapsi;2023-06-15;") && csv.contains(";715,00\r\n"), "comma decimals, a row per child and month")
+            #expect(export.rows.count == 3 && export.total == september.totalCents, "August's correction, September, and the held line of the other child")
+            #expect(csv.contains("Toinen Lapsi;2021-02-02;") && csv.contains(";no-fee-decision;"))
+            let records = try await fixture.log.store.readStream(DisclosureStreams.recipient("voucher-producers"), of: tenant)
+            let disclosure = try JSONDecoder().decode(DataDisclosed.self, from: try #require(records.last).payload)
+            #expect(disclosure.channel == "settlement" && Set(disclosure.subjects) == [child, other])
+            #expect(disclosure.events.contains { $0.eventType == SettlementFrozen.eventType && $0.fields == [.settlement] })
+            let notYet = await #expect(throws: DomainError.self) {
+                try await registry.exportSettlement(producer: Self.producer, month: Self.month("2026-10"), configuration: configuration, in: tenant, by: Self.metadata)
+            }
+            #expect(notYet?.code == "not-frozen")
         }
     }
 }

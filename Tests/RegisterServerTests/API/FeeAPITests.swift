@@ -28,6 +28,10 @@ struct FeeAPITests {
                                           json: ["adults": [guardian.description], "children": [child.description], "validFrom": "2026-13-01"]).field == "validFrom")
             #expect(try await api.request(.post, "\(base)/people/\(guardian)/incomes", token: billing,
                                           json: ["earnedCents": -5, "validFrom": "2026-08-01"]).status == .badRequest)
+            #expect(try await api.request(.post, "\(base)/people/\(guardian)/incomes", token: billing, json: ["validFrom": "2026-08-01"]).field == "earnedCents",
+                    "an empty statement is refused, not taken as 0 €")
+            #expect(try await api.request(.post, "\(base)/people/\(guardian)/incomes", token: billing,
+                                          json: ["capitalCents": -1, "validFrom": "2026-08-01"]).field == "capitalCents")
             #expect(try await api.request(.post, "\(base)/people/\(child)/incomes", token: billing,
                                           json: ["earnedCents": 100, "validFrom": "2026-08-01"]).problemCode == "not-an-adult")
             #expect(try await api.heads() == before)
@@ -36,6 +40,7 @@ struct FeeAPITests {
                                                 json: ["adults": [guardian.description], "children": [child.description], "validFrom": "2026-08-01", "source": "population-register"])
             #expect(created.status == .created, "\(created.text)")
             let family = try #require(created.json["id"] as? String)
+            #expect((created.json["number"] as? Int).map { $0 > 0 } == true)
             #expect(try await api.request(.post, "\(base)/fee-families", token: director,
                                           json: ["adults": [guardian.description], "children": [child.description], "validFrom": "2026-08-01"]).status == .forbidden)
 
