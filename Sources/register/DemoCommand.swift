@@ -67,7 +67,8 @@ struct DemoOptions: ParsableArguments {
                 FileHandle.standardError.write(Data("\r\(tenant.id): family \(done)/\(total)".utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
-            print("\(tenant.id): \(summary.people) people, \(summary.placements) placements, \(summary.attendanceDays) days of attendance")
+            print("\(tenant.id): \(summary.people) people, \(summary.placements) placements, \(summary.attendanceDays) days of attendance, "
+                  + "\(summary.feeFamilies) fee families, \(summary.vouchers) vouchers")
         }
         if !created.isEmpty {
             print("demo accounts (password \(password)):")

@@ -14,6 +14,6 @@ struct RegisterCommand: AsyncParsableCommand {
             so it does not show in process lists.
             """,
         version: registerVersion,
-        subcommands: [Serve.self, Demo.self, Verify.self, TenantCommands.self, UserCommands.self, TokenCommands.self, ImportCommands.self, AccessLogCommands.self, LogCommands.self, ProjectionCommands.self, RetentionCommands.self, InvoiceCommands.self, DatabaseCommands.self]
+        subcommands: [Serve.self, Demo.self, Verify.self, TenantCommands.self, UserCommands.self, TokenCommands.self, ImportCommands.self, AccessLogCommands.self, LogCommands.self, ProjectionCommands.self, RetentionCommands.self, InvoiceCommands.self, VoucherCommands.self, DatabaseCommands.self]
     )
 }

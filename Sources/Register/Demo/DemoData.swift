@@ -31,6 +31,8 @@ public struct DemoData: Sendable {
         public var people = 0
         public var placements = 0
         public var attendanceDays = 0
+        public var feeFamilies = 0
+        public var vouchers = 0
     }
 
     static let firstNames = ["Aino", "Eino", "Helmi", "Väinö", "Sofia", "Leo", "Olivia", "Onni", "Ella", "Elias", "Lilja", "Oliver", "Isla", "Toivo",
@@ -48,6 +50,8 @@ public struct DemoData: Sendable {
         let careUnits = configuration.units.filter { $0.kind != .familyServicesOffice }
         let municipality = configuration.municipalityCode
         var summary = Summary()
+        // Fees and vouchers draw from a generator of their own, so adding them left the rest of the data as it was.
+        var money = SeededRandom(seed: seed ^ 0x5EED_FEE5)
         for family in 0..<families {
             let last = Self.lastNames[random.next(Self.lastNames.count)]
             let street = "Demokatu \(family + 1)"
@@ -65,12 +69,14 @@ public struct DemoData: Sendable {
                 guardians.append(try await register(.guardian, details, tenant: tenant, metadata: metadata))
             }
             summary.people += guardians.count
+            var children: [(id: PersonID, start: LocalDate?)] = []
             for childIndex in 0..<(1 + random.next(2)) {
                 let born = try LocalDate(year: today.year - 1 - random.next(5), month: 1 + random.next(12), day: 1 + random.next(28))
                 let details = PersonDetails(identityCode: IdentityCode.testCode(born: born, individual: family * 7 + 3 + childIndex + Int(seed % 50)),
                                             name: PersonName(first: Self.firstNames[random.next(Self.firstNames.count)], last: last), address: address,
                                             homeMunicipality: municipality, motherTongue: "fi", serviceLanguage: "fi")
                 let child = try await register(.child, details, tenant: tenant, metadata: metadata)
+                children.append((child, nil))
                 summary.people += 1
                 for guardian in guardians {
                     try await registry.addRelationship(.guardian, of: guardian, to: child, source: .demo, in: tenant, by: metadata)
@@ -86,6 +92,19 @@ public struct DemoData: Sendable {
                 _ = try await registry.place(child, unit: unit.code, arrangement: unit.arrangements[0], start: firstOfMonth, end: nil,
                                              serviceNeed: ServiceNeed(hoursPerWeek: hours), configuration: configuration, in: tenant, by: metadata)
                 summary.placements += 1
+                children[children.count - 1].start = firstOfMonth
+                if unit.arrangements[0] == .serviceVoucher, configuration.vouchers != nil {
+                    let voucher = try await registry.grantVoucher(to: child, producer: unit.code, validFrom: firstOfMonth, validUntil: nil, hoursPerWeek: hours,
+                                                                  configuration: configuration, in: tenant, by: metadata)
+                    summary.vouchers += 1
+                    // The producer has recorded every finished month in full.
+                    var month = BillingMonth(containing: firstOfMonth)
+                    while month < BillingMonth(containing: today) {
+                        let days = BillingCalendar.operationalDays(in: month).count
+                        try await registry.recordVoucherService(voucher, of: child, month: month, careDays: days, in: tenant, by: metadata)
+                        month = month.adding(months: 1)
+                    }
+                }
                 var day = firstOfMonth
                 while day < today {
                     defer { day = day.adding(days: 1) }
@@ -105,6 +124,16 @@ public struct DemoData: Sendable {
                     }
                     summary.attendanceDays += 1
                 }
+            }
+            // The fee family from the first placement: one in ten accepts the maximum fee, the others state incomes.
+            if configuration.fees != nil, let start = children.compactMap(\.start).min() {
+                _ = try await registry.createFeeFamily(adults: guardians, children: children.map(\.id), validFrom: start, source: .demo, in: tenant, by: metadata)
+                for guardian in guardians {
+                    let statement = money.next(10) == 0 ? IncomeStatement(acceptsMaximumFee: true)
+                        : IncomeStatement(earnedCents: 150_000 + money.next(450) * 1_000, capitalCents: money.next(4) == 0 ? money.next(300) * 100 : 0)
+                    try await registry.recordIncome(of: guardian, statement, validFrom: start, validUntil: nil, source: .demo, in: tenant, by: metadata)
+                }
+                summary.feeFamilies += 1
             }
             progress(family + 1, families)
         }

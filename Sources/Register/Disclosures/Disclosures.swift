@@ -22,6 +22,8 @@ public struct DataDisclosed: RegisterEvent {
     /// Every field that left in this hand-over (each event lists its own).
     public var fields: [FeedField]
     public var events: [DisclosedEvent]
+    /// For a recipient that is a class of parties (the voucher producers): the one it went to (the producer's unit).
+    public var recipientUnit: String?
 
     /// The payload, with `events` given as each event's JSON: a page's events are often encoded already (shared by
     /// every partner that received them), so only the record's own fields are encoded here.

@@ -49,7 +49,7 @@ extension Registry {
         let subjects = Array(Set(done.lines.map(\.child))).sorted { $0.description < $1.description }
         let recordEvent = DataDisclosed(recipient: rules.settlementRecipient, recipientPerson: nil, register: register.id, channel: "settlement", legalBasis: basis,
                                         consentPurpose: nil, subjects: subjects, fields: [.settlement, .name, .birthDate],
-                                        events: disclosed.sorted { $0.position < $1.position })
+                                        events: disclosed.sorted { $0.position < $1.position }, recipientUnit: producer)
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(rules.settlementRecipient), eventType: DataDisclosed.eventType,
                                                            subjects: subjects, payload: try JSONEncoder().encode(recordEvent))], to: tenant, metadata: metadata)
         return (rows.sorted { ($0.line.period, $0.childName) < ($1.line.period, $1.childName) }, done.total, result.positions[0])

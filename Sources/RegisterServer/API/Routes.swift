@@ -94,6 +94,7 @@ extension RegisterAPI {
         addRestrictionRoutes(v1.group("tenants/:tenant"))
         addRetentionRoutes(v1.group("tenants/:tenant"))
         addFeeRoutes(v1.group("tenants/:tenant"))
+        addVoucherRoutes(v1.group("tenants/:tenant"))
         addPlatformRoutes(v1.group("platform"))
         addProjectionRoutes(v1.group("platform"))
         addNoticeRoutes(to: router)

@@ -28,7 +28,7 @@ struct APIFixture: Sendable {
     static let today = try! LocalDate("2026-11-24")
     static let clock: @Sendable () -> Date = { ISO8601DateFormatter().date(from: "2026-11-24T09:00:00Z")! }
     static let password = "correct horse battery"
-    static let unit = "paivakoti-esimerkki", otherUnit = "perhepaivahoito-esimerkki"
+    static let unit = "paivakoti-esimerkki", otherUnit = "perhepaivahoito-esimerkki", voucherUnit = "yksityinen-paivakoti-esimerkki"
     static let tenantsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../Tenants").standardized
 
     /// The roles of the test tenants: the permission matrix is written against these.
@@ -42,6 +42,8 @@ struct APIFixture: Sendable {
         role("registry", .tenant, [.peopleRead, .peopleReadProtected, .peopleWrite]),
         role("protected-reader", .units, [.peopleReadProtected]),
         role("archivist", .tenant, [.retentionManage]),
+        role("voucher-officer", .tenant, [.peopleRead, .vouchersRead, .vouchersWrite]),
+        role("producer", .units, [.peopleRead, .placementsRead, .voucherServicesWrite]),
     ]
 
     static func role(_ id: String, _ scope: RoleScope, _ permissions: [Permission]) -> RoleDefinition {
@@ -58,6 +60,10 @@ struct APIFixture: Sendable {
         "dpo": [.init(role: "dpo")],
         "registry": [.init(role: "registry")],
         "archivist": [.init(role: "archivist")],
+        "voucher-officer": [.init(role: "voucher-officer")],
+        // The staff of the demo's private daycare, a voucher producer; and of a unit that is no producer.
+        "producer": [.init(role: "producer", units: [voucherUnit])],
+        "producer-other": [.init(role: "producer", units: [otherUnit])],
         // Tenant-wide reading, but protected fields only for children of the other unit.
         "director-protected-other": [.init(role: "director"), .init(role: "protected-reader", units: [otherUnit])],
     ]
