@@ -201,38 +201,10 @@ extension Registry {
         for _ in 1...Self.attempts {
             let family = try await feeFamily(id, in: tenant)
             let people = try await feeFamilyMembers(family, in: tenant)
-            let desired = FeeTimeline.desired(family, people: people, rules: rules)
-            guard let from = FeeTimeline.firstDifference(desired: desired, recorded: family.decisions, through: horizon) else { return [] }
-            var inputs = [DecisionInput(stream: RegisterStreams.feeFamily(id), version: family.version)]
-            inputs += people.values.sorted { $0.id.description < $1.id.description }.map { DecisionInput(stream: RegisterStreams.person($0.id), version: $0.version) }
-            var decisions: [FeeDecision] = []
-            var events: [ProposedEvent] = []
-            for period in desired where (period.until.map { $0 >= from } ?? true) && period.from <= horizon {
-                let start = max(period.from, from)
-                let made: FeeDecisionMade
-                let decision = UUID()
-                switch period.outcome {
-                case .fee(let calculation):
-                    made = FeeDecisionMade(decision: decision, validFrom: start, validUntil: period.until, status: .fee,
-                                           calculation: .clear(calculation, subject: period.payer!), payer: period.payer, reason: nil, inputs: inputs)
-                case .pending(let reason):
-                    made = FeeDecisionMade(decision: decision, validFrom: start, validUntil: period.until, status: .pending, calculation: nil, payer: nil,
-                                           reason: reason, inputs: inputs)
-                case .noFee, .unreadable:
-                    made = FeeDecisionMade(decision: decision, validFrom: start, validUntil: period.until, status: .noFee, calculation: nil, payer: nil,
-                                           reason: nil, inputs: inputs)
-                }
-                decisions.append(FeeDecision(id: decision, validFrom: start, validUntil: period.until, status: made.status, calculation: made.calculation?.value,
-                                             payer: made.payer, reason: made.reason, recordedAt: Timestamp(now()), position: .start))
-                let subjects = family.members.filter { !(people[$0]?.isErased ?? true) }
-                events.append(ProposedEvent(stream: RegisterStreams.feeFamily(id), eventType: FeeDecisionMade.eventType, subjects: subjects,
-                                            payload: try await keyRing.seal(made, subjects: subjects, in: tenant)))
-            }
-            guard commit else { return decisions }
-            var expecting: [StreamRef: ExpectedVersion] = [RegisterStreams.feeFamily(id): .exact(family.version)]
-            for person in people.values { expecting[RegisterStreams.person(person.id)] = .exact(person.version) }
+            var (decisions, events) = try await proposedDecisions(for: family, people: people, rules: rules, through: horizon, in: tenant)
+            guard commit, !events.isEmpty else { return decisions }
             do {
-                let result = try await store.append(events, to: tenant, metadata: metadata, expecting: expecting)
+                let result = try await store.append(events, to: tenant, metadata: metadata, expecting: Self.expectations(family, people))
                 for index in decisions.indices { decisions[index].position = result.positions[index] }
                 return decisions
             } catch let error as EventLogError where error.code == .wrongExpectedVersion {
@@ -241,6 +213,58 @@ extension Registry {
         }
         throw Self.contendedFamily()
     }
+
+    /// What a family's events expect: its stream and every member's as read, so a change to any of them meanwhile
+    /// makes the append fail and the decision be made again.
+    static func expectations(_ family: FeeFamilyRecord, _ people: [PersonID: PersonRecord]) -> [StreamRef: ExpectedVersion] {
+        var expecting: [StreamRef: ExpectedVersion] = [RegisterStreams.feeFamily(family.id): .exact(family.version)]
+        for person in people.values { expecting[RegisterStreams.person(person.id)] = .exact(person.version) }
+        return expecting
+    }
+
+    /// The decisions the facts call for that are not recorded yet, and their events (not appended). Their positions
+    /// are `.pendingDecision` until they are.
+    func proposedDecisions(for family: FeeFamilyRecord, people: [PersonID: PersonRecord], rules: FeeRules, through horizon: LocalDate,
+                           in tenant: TenantID) async throws -> ([FeeDecision], [ProposedEvent]) {
+        let desired = FeeTimeline.desired(family, people: people, rules: rules)
+        guard let from = FeeTimeline.firstDifference(desired: desired, recorded: family.decisions, through: horizon) else { return ([], []) }
+        var inputs = [DecisionInput(stream: RegisterStreams.feeFamily(family.id), version: family.version)]
+        inputs += people.values.sorted { $0.id.description < $1.id.description }.map { DecisionInput(stream: RegisterStreams.person($0.id), version: $0.version) }
+        let subjects = family.members.filter { !(people[$0]?.isErased ?? true) }
+        var decisions: [FeeDecision] = []
+        var made: [FeeDecisionMade] = []
+        for period in desired where (period.until.map { $0 >= from } ?? true) && period.from <= horizon {
+            let start = max(period.from, from)
+            let decision = UUID()
+            switch period.outcome {
+            case .fee(let calculation):
+                made.append(FeeDecisionMade(decision: decision, validFrom: start, validUntil: period.until, status: .fee,
+                                            calculation: .clear(calculation, subject: period.payer!), payer: period.payer, reason: nil, inputs: inputs))
+            case .pending(let reason):
+                made.append(FeeDecisionMade(decision: decision, validFrom: start, validUntil: period.until, status: .pending, calculation: nil, payer: nil,
+                                            reason: reason, inputs: inputs))
+            case .noFee, .unreadable:
+                made.append(FeeDecisionMade(decision: decision, validFrom: start, validUntil: period.until, status: .noFee, calculation: nil, payer: nil,
+                                            reason: nil, inputs: inputs))
+            }
+            let last = made[made.count - 1]
+            decisions.append(FeeDecision(id: decision, validFrom: start, validUntil: period.until, status: last.status, calculation: last.calculation?.value,
+                                         payer: last.payer, reason: last.reason, recordedAt: Timestamp(now()), position: .pendingDecision))
+        }
+        guard !made.isEmpty else { return ([], []) }
+        // One set of keys for the family's decisions: sealing is the costly part of writing them.
+        let sealer = PayloadSealer(keys: try await keyRing.sealingKeys(for: subjects, in: tenant))
+        let payloads = try sealer.seal(made)
+        let events = payloads.map {
+            ProposedEvent(stream: RegisterStreams.feeFamily(family.id), eventType: FeeDecisionMade.eventType, subjects: subjects, payload: $0)
+        }
+        return (decisions, events)
+    }
+}
+
+extension LogPosition {
+    /// The position of a decision proposed but not recorded yet: after everything recorded.
+    static let pendingDecision = LogPosition(Int64.max)
 }
 
 extension FeeFamilyRecord {

@@ -131,46 +131,72 @@ extension Registry {
     static let paymentTermDays = 14
 
     /// Invoices a family for `month`: brings its fee decisions up to date, charges the month, and corrects the earlier
-    /// months whose charge has changed since they were billed.
+    /// months whose charge has changed since they were billed. Decisions and invoices are recorded in one append.
     /// - Parameter commit: false computes everything and records nothing (a dry run).
     public func invoiceFeeFamily(_ id: UUID, month: BillingMonth, rules: FeeRules, commit: Bool, issuedOn issued: LocalDate,
                                  in tenant: TenantID, by metadata: EventMetadata) async throws -> FamilyInvoicing {
         for _ in 1...Self.attempts {
-            let horizon = max(LocalDate.today(at: now()), month.last)
-            let revised = try await reviseFeeDecisions(of: id, rules: rules, through: horizon, commit: commit, in: tenant, by: metadata)
-            var family = try await feeFamily(id, in: tenant)
-            if !commit { family.decisions += revised }
-            let people = try await feeFamilyMembers(family, in: tenant)
-            var result = FamilyInvoicing(family: id, number: family.number, decisions: revised, invoices: [], pending: [])
-            let (documents, pending) = try await charges(of: family, people: people, month: month, in: tenant)
-            result.pending = pending
-            guard !documents.isEmpty else { return result }
-            var events: [ProposedEvent] = []
-            let serialBase = family.invoices.filter { $0.month == month }.count
-            let subjects = family.members.filter { !(people[$0]?.isErased ?? true) }
-            for (offset, document) in documents.enumerated() {
-                let serial = serialBase + offset + 1
-                let reference = ReferenceNumber.finnish(base: "\(family.number)\(month.year % 100 < 10 ? "0" : "")\(month.year % 100)\(month.month < 10 ? "0" : "")\(month.month)\(serial)")!
-                let total = document.lines.reduce(0) { $0 + $1.amountCents }
-                let issuedEvent = InvoiceIssued(invoice: UUID(), number: "\(family.number)-\(month.year)\(month.month < 10 ? "0" : "")\(month.month)-\(serial)",
-                                                kind: document.kind, month: month, issued: issued, due: issued.adding(days: Self.paymentTermDays),
-                                                reference: reference, payer: document.payer,
-                                                content: .clear(InvoiceContent(lines: document.lines, totalCents: total), subject: document.payer),
-                                                decisions: Array(Set(document.lines.flatMap(\.decisions))).sorted { $0.uuidString < $1.uuidString })
-                result.invoices.append(Invoice(issuedEvent, recordedAt: Timestamp(now()), position: .start))
-                events.append(ProposedEvent(stream: RegisterStreams.feeFamily(id), eventType: InvoiceIssued.eventType, subjects: subjects,
-                                            payload: try await keyRing.seal(issuedEvent, subjects: subjects, in: tenant)))
-            }
-            guard commit else { return result }
+            var plan = try await planInvoicing(of: id, month: month, rules: rules, issuedOn: issued, in: tenant)
+            guard commit, !plan.events.isEmpty else { return plan.result }
             do {
-                let appended = try await store.append(events, to: tenant, metadata: metadata, expecting: [RegisterStreams.feeFamily(id): .exact(family.version)])
-                for index in result.invoices.indices { result.invoices[index].position = appended.positions[index] }
-                return result
+                let appended = try await store.append(plan.events, to: tenant, metadata: metadata, expecting: plan.expecting)
+                plan.recorded(at: appended.positions)
+                return plan.result
             } catch let error as EventLogError where error.code == .wrongExpectedVersion {
-                continue  // the family changed meanwhile (another run?): decide again on what is recorded now
+                continue  // the family or a member changed meanwhile (another run?): decide again on what is recorded now
             }
         }
         throw Self.contendedFamily()
+    }
+
+    /// A family's invoicing worked out and ready to append: the decisions the facts call for, then the invoices
+    /// charged on them; expecting the family's and members' streams as they were read.
+    struct InvoicingPlan: Sendable {
+        var result: FamilyInvoicing
+        var events: [ProposedEvent]
+        var expecting: [StreamRef: ExpectedVersion]
+
+        /// Sets the positions the events got (decisions first, then invoices, as in `events`).
+        mutating func recorded(at positions: [LogPosition]) {
+            for index in result.decisions.indices { result.decisions[index].position = positions[index] }
+            for index in result.invoices.indices { result.invoices[index].position = positions[result.decisions.count + index] }
+        }
+    }
+
+    func planInvoicing(of id: UUID, month: BillingMonth, rules: FeeRules, issuedOn issued: LocalDate, in tenant: TenantID) async throws -> InvoicingPlan {
+        var family = try await feeFamily(id, in: tenant)
+        let people = try await feeFamilyMembers(family, in: tenant)
+        let horizon = max(LocalDate.today(at: now()), month.last)
+        let (decisions, decisionEvents) = try await proposedDecisions(for: family, people: people, rules: rules, through: horizon, in: tenant)
+        let expecting = Self.expectations(family, people)
+        family.decisions += decisions
+        var result = FamilyInvoicing(family: id, number: family.number, decisions: decisions, invoices: [], pending: [])
+        let (documents, pending) = try await charges(of: family, people: people, month: month, in: tenant)
+        result.pending = pending
+        var events = decisionEvents
+        guard !documents.isEmpty else { return InvoicingPlan(result: result, events: events, expecting: expecting) }
+        let serialBase = family.invoices.filter { $0.month == month }.count
+        let subjects = family.members.filter { !(people[$0]?.isErased ?? true) }
+        let termDays = rules.invoicing?.termDays ?? Self.paymentTermDays
+        var issuedEvents: [InvoiceIssued] = []
+        for (offset, document) in documents.enumerated() {
+            let serial = serialBase + offset + 1
+            let yymm = String(format: "%02d%02d", month.year % 100, month.month)
+            let reference = ReferenceNumber.finnish(base: "\(family.number)\(yymm)\(serial)")!
+            let total = document.lines.reduce(0) { $0 + $1.amountCents }
+            let invoice = InvoiceIssued(invoice: UUID(), number: "\(family.number)-\(month.year)\(String(format: "%02d", month.month))-\(serial)",
+                                        kind: document.kind, month: month, issued: issued, due: issued.adding(days: termDays),
+                                        reference: reference, payer: document.payer,
+                                        content: .clear(InvoiceContent(lines: document.lines, totalCents: total), subject: document.payer),
+                                        decisions: Array(Set(document.lines.flatMap(\.decisions))).sorted { $0.uuidString < $1.uuidString })
+            issuedEvents.append(invoice)
+            result.invoices.append(Invoice(invoice, recordedAt: Timestamp(now()), position: .pendingDecision))
+        }
+        let sealer = PayloadSealer(keys: try await keyRing.sealingKeys(for: subjects, in: tenant))
+        events += try sealer.seal(issuedEvents).map {
+            ProposedEvent(stream: RegisterStreams.feeFamily(id), eventType: InvoiceIssued.eventType, subjects: subjects, payload: $0)
+        }
+        return InvoicingPlan(result: result, events: events, expecting: expecting)
     }
 
     private struct Document {

@@ -48,6 +48,11 @@ extension Registry {
         return families
     }
 
+    /// Families worked out concurrently, and recorded together in one append (an append per family would make the
+    /// run as slow as that many durable commits).
+    static let invoicingBatch = 250
+    static let invoicingWidth = 4
+
     /// Invoices every fee family of the tenant for `month`. A family that fails is counted and left for the next run;
     /// the others go on. With `commit`, the run's completion is recorded.
     /// - Parameter each: called with each family's result (for listings); `progress` with families done and the total.
@@ -57,27 +62,69 @@ extension Registry {
         let families = try await feeFamilies(in: tenant)
         var summary = InvoicingSummary(month: month, committed: commit)
         progress(0, families.count)
-        for (index, family) in families.enumerated() {
-            do {
-                let result = try await invoiceFeeFamily(family, month: month, rules: rules, commit: commit, issuedOn: issued, in: tenant, by: metadata)
-                summary.families += 1
-                summary.decisions += result.decisions.count
-                for invoice in result.invoices {
-                    switch invoice.kind {
-                    case .invoice: summary.invoices += 1
-                    case .creditNote: summary.creditNotes += 1
-                    case .surcharge: summary.surcharges += 1
-                    }
-                    summary.totalCents += invoice.content?.totalCents ?? 0
-                }
-                for reason in Set(result.pending.map(\.reason)) { summary.pending[reason, default: 0] += 1 }
-                each(result)
-            } catch let error as DomainError {
-                summary.failed[error.code, default: 0] += 1
-            } catch let error as EventLogError {
-                summary.failed["\(error.code)", default: 0] += 1
+        func failed(_ error: any Error) throws {
+            switch error {
+            case let error as DomainError: summary.failed[error.code, default: 0] += 1
+            case let error as EventLogError: summary.failed["\(error.code)", default: 0] += 1
+            default: throw error  // the store itself failed: stop the run (a rerun finishes it)
             }
-            progress(index + 1, families.count)
+        }
+        for start in stride(from: 0, to: families.count, by: Self.invoicingBatch) {
+            let chunk = Array(families[start..<min(start + Self.invoicingBatch, families.count)])
+            var plans = try await planChunk(chunk, month: month, rules: rules, issuedOn: issued, in: tenant)
+            if commit {
+                let ready = plans.indices.filter { if case .success(let plan) = plans[$0] { !plan.events.isEmpty } else { false } }
+                var events: [ProposedEvent] = []
+                var expecting: [StreamRef: ExpectedVersion] = [:]
+                for index in ready {
+                    guard case .success(let plan) = plans[index] else { continue }
+                    events += plan.events
+                    expecting.merge(plan.expecting) { first, _ in first }
+                }
+                if !events.isEmpty {
+                    do {
+                        let positions = try await store.append(events, to: tenant, metadata: metadata, expecting: expecting).positions
+                        var offset = 0
+                        for index in ready {
+                            guard case .success(var plan) = plans[index] else { continue }
+                            plan.recorded(at: Array(positions[offset..<(offset + plan.events.count)]))
+                            offset += plan.events.count
+                            plans[index] = .success(plan)
+                        }
+                    } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+                        // Something in the batch changed meanwhile: each of its families on its own, deciding again.
+                        for index in ready {
+                            do {
+                                let result = try await invoiceFeeFamily(chunk[index], month: month, rules: rules, commit: true, issuedOn: issued, in: tenant, by: metadata)
+                                plans[index] = .success(InvoicingPlan(result: result, events: [], expecting: [:]))
+                            } catch {
+                                plans[index] = .failure(error)
+                            }
+                        }
+                    }
+                }
+            }
+            for plan in plans {
+                switch plan {
+                case .success(let plan):
+                    let result = plan.result
+                    summary.families += 1
+                    summary.decisions += result.decisions.count
+                    for invoice in result.invoices {
+                        switch invoice.kind {
+                        case .invoice: summary.invoices += 1
+                        case .creditNote: summary.creditNotes += 1
+                        case .surcharge: summary.surcharges += 1
+                        }
+                        summary.totalCents += invoice.content?.totalCents ?? 0
+                    }
+                    for reason in Set(result.pending.map(\.reason)) { summary.pending[reason, default: 0] += 1 }
+                    each(result)
+                case .failure(let error):
+                    try failed(error)
+                }
+            }
+            progress(min(start + Self.invoicingBatch, families.count), families.count)
         }
         if commit {
             let payload = try JSONEncoder().encode(InvoicingRunCompleted(month: month, summary: summary))
@@ -85,5 +132,28 @@ extension Registry {
                                                       payload: payload)], to: tenant, metadata: metadata)
         }
         return summary
+    }
+
+    /// Plans a batch of families, a few at a time.
+    private func planChunk(_ chunk: [UUID], month: BillingMonth, rules: FeeRules, issuedOn issued: LocalDate,
+                           in tenant: TenantID) async throws -> [Result<InvoicingPlan, any Error>] {
+        var results = [Result<InvoicingPlan, any Error>?](repeating: nil, count: chunk.count)
+        try await withThrowingTaskGroup(of: (Int, Result<InvoicingPlan, any Error>).self) { group in
+            var next = 0
+            func start() {
+                let index = next, id = chunk[index]
+                next += 1
+                group.addTask {
+                    do { return (index, .success(try await self.planInvoicing(of: id, month: month, rules: rules, issuedOn: issued, in: tenant))) }
+                    catch { return (index, .failure(error)) }
+                }
+            }
+            for _ in 0..<min(Self.invoicingWidth, chunk.count) { start() }
+            while let (index, result) = try await group.next() {
+                results[index] = result
+                if next < chunk.count { start() }
+            }
+        }
+        return results.map { $0! }
     }
 }
