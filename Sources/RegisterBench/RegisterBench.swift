@@ -37,6 +37,9 @@ struct RegisterBench: AsyncParsableCommand {
     @Option(help: "Children whose attendance the latency measurement appends.") var feedChildren = 500
     @Option(help: "Events in the catch-up tenant.") var feedCatchUpEvents = 1_000_000
     @Option(help: "Loopback port for the benchmark's server.") var feedPort = 18_181
+    @Flag(help: "Only the invoicing benchmark: a monthly invoicing run for a tenant with many fee families and a year of history.") var invoicing = false
+    @Option(help: "Fee families in the invoicing tenant.") var invoicingFamilies = 10_000
+    @Option(help: "The tenant file whose fee rules and units the invoicing benchmark uses.") var invoicingTenantFile = "Tenants/esimerkkila.yaml"
 
     func run() async throws {
         var logger = Logger(label: "register-bench")
@@ -53,6 +56,10 @@ struct RegisterBench: AsyncParsableCommand {
         }
         if feeds {
             print(try await runFeeds(context))
+            return
+        }
+        if invoicing {
+            print(try await runInvoicing(context))
             return
         }
         var report = Report()
@@ -228,6 +235,27 @@ struct RegisterBench: AsyncParsableCommand {
             "| store | load | appends measured | p50 ms | p99 ms | max ms |",
             "|---|---|---:|---:|---:|---:|",
         ] + lagLines).joined(separator: "\n")
+    }
+
+    func runInvoicing(_ context: BenchContext) async throws -> String {
+        let configuration = try TenantFile.load(URL(fileURLWithPath: invoicingTenantFile))
+        guard let rules = configuration.fees else { throw BenchmarkFailure("\(invoicingTenantFile) has no fee rules") }
+        let bench = InvoicingBenchmarks(rules: rules, units: configuration.units.filter { $0.arrangements.contains(.municipal) }.map(\.code))
+        var lines = ["| store | measurement | size | seconds | rate |", "|---|---|---|---:|---:|"]
+        let sqlite = try context.sqliteStore("invoicing")
+        lines += try await bench.run("SQLite", store: sqlite, keyRing: context.keyRing(sqlite), families: invoicingFamilies)
+        if let postgres, let postgresOwner {
+            let appURL = try PostgresConnectionURL(postgres), ownerURL = try PostgresConnectionURL(postgresOwner)
+            try await PostgresMigrator(ownerURL: ownerURL, applicationRole: appURL.username, logger: context.logger).migrate()
+            let store = try PostgresEventStore(url: appURL, maximumConnections: 8, logger: context.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                defer { group.cancelAll() }
+                try await store.checkSchema()
+                lines += try await bench.run("PostgreSQL", store: store, keyRing: context.keyRing(store), families: invoicingFamilies)
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 
     func printBreakdown(_ context: BenchContext) async throws {
