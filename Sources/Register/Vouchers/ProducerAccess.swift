@@ -5,10 +5,12 @@ import Foundation
 // requires" (O24): each listing is recorded like any hand-over, naming the events whose data was shown.
 
 extension Registry {
-    /// The children with a voucher for `producer` in force on some day of `month`, opened.
+    /// The children with a voucher for `producer` in force on some day of `month`, opened; not those whose
+    /// processing is restricted (O21), whom nothing is handed over about.
     public func producerChildren(_ producer: String, month: BillingMonth, in tenant: TenantID) async throws -> [PersonRecord] {
         var children: [PersonRecord] = []
-        for child in try await voucherChildren(of: producer, in: tenant) {
+        let restrictions = try await restrictions(in: tenant)
+        for child in try await voucherChildren(of: producer, in: tenant) where restrictions[child] == nil {
             let record = try await person(child, in: tenant)
             guard !record.isErased, record.vouchers.contains(where: { $0.producer == producer && FeeRules.overlap($0.validFrom, $0.validUntil, month.first, month.last) })
             else { continue }
@@ -39,15 +41,31 @@ extension Registry {
                 byPosition[event.position.rawValue, default: DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType,
                                                                             subject: child.id, fields: [])].fields.append(field)
             }
-            for event in events where [VoucherGranted.eventType, VoucherEnded.eventType, VoucherServiceRecorded.eventType].contains(event.eventType) {
+            // Only this producer's vouchers are shown, and of each what the view carries.
+            let shown = Set(child.vouchers.filter { $0.producer == producer }.map(\.id))
+            for event in events {
+                let fields: [FeedField]
+                switch event.eventType {
+                case VoucherGranted.eventType:
+                    guard let granted = try? JSONDecoder().decode(VoucherGranted.self, from: event.payload), shown.contains(granted.voucher) else { continue }
+                    fields = [.unit, .start, .end, .serviceNeed]
+                case VoucherEnded.eventType:
+                    guard let ended = try? JSONDecoder().decode(VoucherEnded.self, from: event.payload), shown.contains(ended.voucher) else { continue }
+                    fields = [.end]
+                case VoucherServiceRecorded.eventType:
+                    guard let recorded = try? JSONDecoder().decode(VoucherServiceRecorded.self, from: event.payload), shown.contains(recorded.voucher) else { continue }
+                    fields = [.date]
+                default:
+                    continue
+                }
                 byPosition[event.position.rawValue] = DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType,
-                                                                     subject: child.id, fields: [.unit, .start, .end, .serviceNeed])
+                                                                     subject: child.id, fields: fields)
             }
             disclosed += byPosition.values
         }
         let subjects = children.map(\.id)
         let record = DataDisclosed(recipient: recipientID, recipientPerson: nil, register: register.id, channel: "producer-access", legalBasis: basis,
-                                   consentPurpose: nil, subjects: subjects, fields: [.name, .birthDate, .unit, .start, .end, .serviceNeed],
+                                   consentPurpose: nil, subjects: subjects, fields: [.name, .birthDate, .unit, .start, .end, .serviceNeed, .date],
                                    events: disclosed.sorted { $0.position < $1.position }, recipientUnit: producer)
         return try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(recipientID), eventType: DataDisclosed.eventType, subjects: subjects,
                                                      payload: try JSONEncoder().encode(record))], to: tenant, metadata: metadata).positions[0]

@@ -16,6 +16,8 @@ public enum SettlementLineStatus: String, Codable, Sendable, Hashable, CaseItera
     case noFeeDecision = "no-fee-decision"
     /// No value table is in force.
     case noValueTable = "no-value-table"
+    /// The child's processing is restricted (O21): nothing is settled about them until it is lifted.
+    case restricted
 }
 
 /// One child's voucher in one month, as settled.
@@ -121,14 +123,15 @@ extension Registry {
     public func settleVouchers(producer: String, month: BillingMonth, rules: VoucherRules, feeRules: FeeRules?, commit: Bool,
                                in tenant: TenantID, by metadata: EventMetadata) async throws -> Settlement {
         let today = LocalDate.today(at: now())
-        if commit, today < rules.cutOff(of: month) {
-            throw DomainError(.rule, "before-cut-off", "\(month) is frozen on its cut-off day, \(rules.cutOff(of: month)); until then it can only be previewed.")
-        }
         for _ in 1...Self.attempts {
             let (version, frozen) = try await frozenSettlements(of: producer, in: tenant)
             if let done = frozen[month] {
                 return Settlement(producer: producer, month: month, lines: done.lines, totalCents: done.total, position: done.position, alreadyFrozen: true)
             }
+            if commit, today < rules.cutOff(of: month) {
+                throw DomainError(.rule, "before-cut-off", "\(month) is frozen on its cut-off day, \(rules.cutOff(of: month)); until then it can only be previewed.")
+            }
+            let restrictions = try await restrictions(in: tenant)
             let families = try await feeFamiliesByChild(in: tenant)
             var paid: [UUID: [BillingMonth: Int]] = [:]
             for (_, entry) in frozen { for line in entry.lines { paid[line.voucher, default: [:]][line.period, default: 0] += line.amountCents } }
@@ -150,8 +153,24 @@ extension Registry {
                 let periods = FeeTimeline.recorded(decisions)
                 for voucher in record.vouchers where voucher.producer == producer {
                     for current in months {
-                        guard var line = Self.settlementLine(child: record, voucher: voucher, month: current, fees: periods, rules: rules) else { continue }
-                        line.paidBeforeCents = paid[voucher.id]?[current] ?? 0
+                        let paidBefore = paid[voucher.id]?[current] ?? 0
+                        var line: SettlementLine
+                        if let computed = Self.settlementLine(child: record, voucher: voucher, month: current, fees: periods, rules: rules) {
+                            line = computed
+                        } else if paidBefore != 0 {
+                            // The voucher no longer covers a month it was paid for (its end moved earlier): reclaim it.
+                            line = SettlementLine(child: child, voucher: voucher.id, period: current, status: .payable,
+                                                  operationalDays: BillingCalendar.operationalDays(in: current).count, coveredDays: 0, careDays: 0, valueCents: 0,
+                                                  coPaymentCents: 0, dueCents: 0, paidBeforeCents: 0, amountCents: 0)
+                        } else {
+                            continue
+                        }
+                        if restrictions[child] != nil {
+                            // Held while processing is restricted: nothing is paid, nothing reclaimed.
+                            line.status = .restricted
+                            line.dueCents = paidBefore
+                        }
+                        line.paidBeforeCents = paidBefore
                         line.amountCents = line.dueCents - line.paidBeforeCents
                         guard current == month || line.amountCents != 0 else { continue }
                         lines.append(line)
@@ -203,6 +222,8 @@ extension Registry {
         line.coPaymentCents = min(line.valueCents, (coPayment * 2 + days.count) / (days.count * 2))
         guard line.status == .payable else { return line }
         guard voucher.services[month] != nil else { line.status = .notRecorded; return line }
+        // A voucher whose end moved earlier after the care was recorded covers fewer days than recorded.
+        line.careDays = min(line.careDays, covered.count)
         let net = line.valueCents - line.coPaymentCents
         line.dueCents = (net * line.careDays * 2 + covered.count) / (covered.count * 2)
         return line

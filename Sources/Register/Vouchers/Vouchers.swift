@@ -101,6 +101,9 @@ extension Registry {
                 throw DomainError(.notFound, "not-found", "The child has no such voucher.", field: "voucher")
             }
             guard end >= current.validFrom else { throw DomainError(.rule, "voucher-dates", "A voucher ends on or after its start (\(current.validFrom)).", field: "end") }
+            if record.vouchers.contains(where: { $0.id != voucher && FeeRules.overlap($0.validFrom, $0.validUntil, current.validFrom, end) }) {
+                throw DomainError(.rule, "voucher-overlaps", "With this end the voucher would share days with the child's next voucher.", field: "end")
+            }
             return [try await event(child, VoucherEnded(voucher: voucher, end: end), subjects: [child], in: tenant)]
         }
     }

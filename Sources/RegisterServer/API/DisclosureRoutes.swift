@@ -13,6 +13,8 @@ struct DisclosureView: Encodable {
     var recipient: String
     /// The person it went to, for a hand-over to a guardian (`recipient` `guardian`).
     var recipientPerson: String?
+    /// For a class of recipients (the voucher producers): the one it went to, the producer's unit.
+    var recipientUnit: String?
     var register: String
     var channel: String
     var legalBasis: String?
@@ -37,6 +39,7 @@ struct DisclosureView: Encodable {
         at = record.recordedAt.description
         recipient = record.disclosure.recipient
         recipientPerson = record.disclosure.recipientPerson?.description
+        recipientUnit = record.disclosure.recipientUnit
         register = record.disclosure.register
         channel = record.disclosure.channel
         legalBasis = record.disclosure.legalBasis

@@ -139,6 +139,9 @@ extension RegisterAPI {
             guard let child = try? await registry.personStructure(id, in: caller.tenant),
                   let voucher = child.vouchers.first(where: { $0.id == voucherID }), (try? caller.grants.covers(unit: voucher.producer, with: .voucherServicesWrite)) != nil
             else { throw Problem.notFound }
+            if try await registry.restrictions(in: caller.tenant)[id] != nil {
+                throw Problem(status: .forbidden, code: "restricted", detail: "Processing of this child's data is restricted; nothing is recorded until it is lifted.")
+            }
             let body = try await decodeBody(NewVoucherService.self, from: request, context: context)
             try await registry.recordVoucherService(voucherID, of: id, month: body.month, careDays: body.careDays, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(id, .change, "child/\(id)/vouchers/\(voucherID.lowercasedString)/services")])
@@ -152,6 +155,9 @@ extension RegisterAPI {
             guard let unit = context.parameters.get("unit"), caller.grants.configuration.units.contains(where: { $0.code == unit && $0.arrangements.contains(.serviceVoucher) })
             else { throw Problem.notFound }
             try caller.grants.covers(unit: unit, with: .voucherServicesWrite)
+            guard caller.grants.configuration.vouchers != nil else {
+                throw Problem(status: .conflict, code: "no-voucher-rules", detail: "The tenant file has no voucher rules.")
+            }
             let month = try monthParameter(request)
             let children = try await registry.producerChildren(unit, month: month, in: caller.tenant)
             try await registry.recordProducerAccess(unit, children: children, configuration: caller.grants.configuration, in: caller.tenant, by: caller.metadata)

@@ -109,4 +109,60 @@ struct SettlementTests {
             #expect(notYet?.code == "not-frozen")
         }
     }
+
+    @Test("a voucher ended earlier is reclaimed for the months it no longer covers; ends may not overlap; a restricted child is held and not shown",
+          arguments: StoreKind.tested)
+    func endsAndRestrictions(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind) { fixture in
+            let registry = fixture.registry, tenant = Events.tenant()
+            let configuration = try RegistryTests.configuration(tenant)
+            let rules = try #require(configuration.vouchers)
+            let child = try await registry.register(.child, details: PersonDetails(name: PersonName(first: "Loppu", last: "Lapsi"), birthDate: Self.date("2021-01-10")),
+                                                    source: .client, in: tenant, by: Self.metadata)
+            let guardian = try await registry.register(.guardian, details: PersonDetails(name: PersonName(first: "Loppu", last: "Huoltaja")), source: .client,
+                                                       in: tenant, by: Self.metadata)
+            _ = try await registry.place(child, unit: Self.producer, arrangement: .serviceVoucher, start: Self.date("2026-08-01"), end: nil,
+                                         serviceNeed: ServiceNeed(hoursPerWeek: 40), configuration: configuration, in: tenant, by: Self.metadata)
+            _ = try await registry.createFeeFamily(adults: [guardian], children: [child], validFrom: Self.date("2026-08-01"), source: .staff, in: tenant, by: Self.metadata)
+            let first = try await registry.grantVoucher(to: child, producer: Self.producer, validFrom: Self.date("2026-08-01"), validUntil: Self.date("2026-09-30"),
+                                                        hoursPerWeek: 40, configuration: configuration, in: tenant, by: Self.metadata)
+            _ = try await registry.grantVoucher(to: child, producer: Self.producer, validFrom: Self.date("2026-10-01"), validUntil: nil, hoursPerWeek: 20,
+                                                configuration: configuration, in: tenant, by: Self.metadata)
+            let overlap = await #expect(throws: DomainError.self) {
+                try await registry.endVoucher(first, of: child, on: Self.date("2026-10-15"), in: tenant, by: Self.metadata)
+            }
+            #expect(overlap?.code == "voucher-overlaps", "moving an end into the next voucher")
+            for month in ["2026-08", "2026-09"] {
+                let days = BillingCalendar.operationalDays(in: Self.month(month)).count
+                try await registry.recordVoucherService(first, of: child, month: Self.month(month), careDays: days, in: tenant, by: Self.metadata)
+            }
+            for month in ["2026-08", "2026-09"] {
+                let settled = try await registry.settleVouchers(producer: Self.producer, month: Self.month(month), rules: rules, feeRules: configuration.fees,
+                                                                commit: true, in: tenant, by: Self.metadata)
+                #expect(settled.totalCents == 105_000 - 33_500, "no income statement: the maximum fee is the co-payment")
+            }
+            // The voucher in fact ended on 14 August: August is owed for 10 of 21 days, September not at all.
+            try await registry.endVoucher(first, of: child, on: Self.date("2026-08-14"), in: tenant, by: Self.metadata)
+            let october = try await registry.settleVouchers(producer: Self.producer, month: Self.month("2026-10"), rules: rules, feeRules: configuration.fees,
+                                                            commit: true, in: tenant, by: Self.metadata)
+            let correction = try #require(october.lines.first { $0.voucher == first && $0.period == Self.month("2026-08") })
+            #expect(correction.coveredDays == 10 && correction.careDays == 10, "the 21 recorded days are capped at the 10 the voucher now covers")
+            #expect(correction.dueCents == (105_000 * 10 * 2 + 21) / 42 - (33_500 * 10 * 2 + 21) / 42)
+            #expect(correction.amountCents == correction.dueCents - 71_500)
+            let reclaimed = try #require(october.lines.first { $0.voucher == first && $0.period == Self.month("2026-09") })
+            #expect(reclaimed.coveredDays == 0 && reclaimed.amountCents == -71_500, "September, no longer covered, is reclaimed")
+            #expect(october.lines.first { $0.period == Self.month("2026-10") }?.status == .notRecorded)
+
+            // Restricted: held in the settlement, and not shown to the producer.
+            try await registry.restrict(child, grounds: .accuracyContested, reason: "Huoltaja kiistää tiedot", in: tenant, by: Self.metadata)
+            #expect(try await registry.producerChildren(Self.producer, month: Self.month("2026-11"), in: tenant).isEmpty)
+            let refused = await #expect(throws: DomainError.self) {
+                try await registry.recordVoucherService(first, of: child, month: Self.month("2026-08"), careDays: 5, in: tenant, by: Self.metadata)
+            }
+            #expect(refused?.code == "restricted")
+            let november = try await registry.settleVouchers(producer: Self.producer, month: Self.month("2026-11"), rules: rules, feeRules: configuration.fees,
+                                                             commit: false, in: tenant, by: Self.metadata)
+            #expect(!november.lines.isEmpty && november.lines.allSatisfy { $0.status == .restricted && $0.amountCents == 0 })
+        }
+    }
 }
