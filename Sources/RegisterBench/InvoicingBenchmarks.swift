@@ -5,24 +5,8 @@ import Register
 // The monthly invoicing run's benchmark (issue: client fees): a tenant with many fee families and a year of history,
 // the run timed on it, beside the raw catch-up read rate of the same log in the same run.
 
-/// Payloads with the JSON shape of the register's events (their initialisers are the domain's own, internal).
+/// The fee events' JSON shapes, beside the register's other events' (`Mirror`).
 private enum FeeMirror {
-    struct PersonRegistered: Encodable {
-        var kind: PersonKind
-        var details: Personal<PersonDetails>
-        var nonDisclosure: Bool
-        var source: DataSource
-    }
-
-    struct PlacementMade: Encodable {
-        var placement: UUID
-        var unit: String
-        var arrangement: Arrangement
-        var start: LocalDate
-        var end: LocalDate?
-        var serviceNeed: ServiceNeed
-    }
-
     struct FeeFamilyComposed: Encodable {
         var validFrom: LocalDate
         var validUntil: LocalDate?
@@ -36,17 +20,6 @@ private enum FeeMirror {
         var validFrom: LocalDate
         var validUntil: LocalDate?
         var source: DataSource
-    }
-
-    struct ArrivalRecorded: Encodable {
-        var date: LocalDate
-        var time: LocalTime
-        var unit: String
-    }
-
-    struct AbsenceMarked: Encodable {
-        var date: LocalDate
-        var kind: AbsenceKind
     }
 }
 
@@ -77,7 +50,7 @@ struct FeeHistory {
                 let details = PersonDetails(name: PersonName(first: adult == 0 ? "Maksaja" : "Puoliso", last: "Perhe\(index)"),
                                             address: PostalAddress(street: "Laskutie \(index)", postalCode: "99100", city: "Esimerkkilä"))
                 batch.append(try await event(RegisterStreams.person(id), "PersonRegistered",
-                                             FeeMirror.PersonRegistered(kind: .guardian, details: .clear(details, subject: id), nonDisclosure: false, source: .demo),
+                                             Mirror.PersonRegistered(kind: .guardian, details: .clear(details, subject: id), nonDisclosure: false, source: .demo),
                                              subjects: [id], keyRing: keyRing))
                 let statement = index % 10 == 0 ? IncomeStatement(acceptsMaximumFee: true)
                     : IncomeStatement(earnedCents: Int.random(in: 150_000...600_000, using: &random), capitalCents: index % 7 == 0 ? 20_000 : 0)
@@ -91,11 +64,11 @@ struct FeeHistory {
                 let details = PersonDetails(name: PersonName(first: "Lapsi\(child)", last: "Perhe\(index)"),
                                             birthDate: try LocalDate(year: 2020 + (index + child) % 5, month: 1 + index % 12, day: 1 + index % 28))
                 batch.append(try await event(RegisterStreams.person(id), "PersonRegistered",
-                                             FeeMirror.PersonRegistered(kind: .child, details: .clear(details, subject: id), nonDisclosure: false, source: .demo),
+                                             Mirror.PersonRegistered(kind: .child, details: .clear(details, subject: id), nonDisclosure: false, source: .demo),
                                              subjects: [id], keyRing: keyRing))
                 let unit = units[(index + child) % units.count]
                 batch.append(try event(RegisterStreams.person(id), "PlacementMade",
-                                       FeeMirror.PlacementMade(placement: UUID(), unit: unit, arrangement: .municipal, start: Self.start, end: nil,
+                                       Mirror.PlacementMade(placement: UUID(), unit: unit, arrangement: .municipal, start: Self.start, end: nil,
                                                                serviceNeed: ServiceNeed(hoursPerWeek: [20, 30, 40][(index + child) % 3])), subjects: [id]))
                 children.append((id, unit))
             }
@@ -115,9 +88,9 @@ struct FeeHistory {
             for (index, (child, unit)) in children.enumerated() {
                 let stream = RegisterStreams.attendance(child, month: day.monthKey)
                 if (index + number) % 20 == 0 {
-                    batch.append(try event(stream, "AbsenceMarked", FeeMirror.AbsenceMarked(date: day, kind: .sick), subjects: [child]))
+                    batch.append(try event(stream, "AbsenceMarked", Mirror.AbsenceMarked(date: day, kind: .sick), subjects: [child]))
                 } else {
-                    batch.append(try event(stream, "ArrivalRecorded", FeeMirror.ArrivalRecorded(date: day, time: try LocalTime(minutes: 450 + index % 60), unit: unit),
+                    batch.append(try event(stream, "ArrivalRecorded", Mirror.Mark(date: day, time: try LocalTime(minutes: 450 + index % 60), unit: unit),
                                            subjects: [child]))
                 }
                 if batch.count >= 1_000 { try await flush() }

@@ -9,7 +9,7 @@ import Register
 
 /// Payloads with the JSON shape of the register's events (their memberwise initialisers are the domain's own),
 /// so the projections decode them exactly as they decode what the `Registry` writes.
-private enum Mirror {
+enum Mirror {
     struct PersonRegistered: Encodable {
         var kind: PersonKind
         var details: Personal<PersonDetails>

@@ -69,7 +69,7 @@ public struct ManualDisclosure: Sendable {
             throw DomainError(.invalid, "invalid-field", "guardian names the person when, and only when, the recipient is guardian.", field: "guardian")
         }
         let known = toGuardian ? nil
-            : configuration.registers.lazy.compactMap { register in register.recipients.first { $0.id == request.recipient }.map { (register, $0) } }.first
+            : configuration.regularRecipient(request.recipient)
         // The register whose data leaves: named, or the recipient's own, or the tenant's only one.
         let register: RegisterDefinition
         if let named = request.register {
@@ -184,6 +184,13 @@ public struct ManualDisclosure: Sendable {
         let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DataDisclosed.eventType, subjects: request.subjects,
                                                                     payload: payload)], to: tenant, metadata: metadata)
         return .disclosed(position: result.positions[0], items: items)
+    }
+}
+
+extension TenantConfiguration {
+    /// A regular recipient of one of the tenant's registers, with that register.
+    public func regularRecipient(_ id: String) -> (RegisterDefinition, Recipient)? {
+        registers.lazy.compactMap { register in register.recipients.first { $0.id == id }.map { (register, $0) } }.first
     }
 }
 

@@ -50,8 +50,7 @@ extension Registry {
     public func exportInvoices(month: BillingMonth, configuration: TenantConfiguration, in tenant: TenantID,
                                by metadata: EventMetadata) async throws -> InvoiceExportResult {
         guard let recipientID = configuration.fees?.invoicing?.exportRecipient,
-              let (register, recipient) = configuration.registers.lazy.compactMap({ register in
-                  register.recipients.first { $0.id == recipientID }.map { (register, $0) } }).first,
+              let (register, recipient) = configuration.regularRecipient(recipientID),
               let basis = recipient.legalBasis else {
             throw DomainError(.rule, "no-export-recipient", "The tenant file names no recipient for invoice exports (fees.invoicing.exportRecipient).")
         }

@@ -134,26 +134,22 @@ extension Registry {
         return summary
     }
 
-    /// Plans a batch of families, a few at a time.
+    /// Plans a batch of families, a few at a time; the results in the batch's order.
     private func planChunk(_ chunk: [UUID], month: BillingMonth, rules: FeeRules, issuedOn issued: LocalDate,
                            in tenant: TenantID) async throws -> [Result<InvoicingPlan, any Error>] {
-        var results = [Result<InvoicingPlan, any Error>?](repeating: nil, count: chunk.count)
-        try await withThrowingTaskGroup(of: (Int, Result<InvoicingPlan, any Error>).self) { group in
-            var next = 0
-            func start() {
-                let index = next, id = chunk[index]
-                next += 1
+        let registry = self
+        return try await withThrowingTaskGroup(of: (Int, Result<InvoicingPlan, any Error>).self) { group in
+            var planned: [(Int, Result<InvoicingPlan, any Error>)] = []
+            planned.reserveCapacity(chunk.count)
+            for (index, id) in chunk.enumerated() {
+                if index >= Self.invoicingWidth, let done = try await group.next() { planned.append(done) }
                 group.addTask {
-                    do { return (index, .success(try await self.planInvoicing(of: id, month: month, rules: rules, issuedOn: issued, in: tenant))) }
+                    do { return (index, .success(try await registry.planInvoicing(of: id, month: month, rules: rules, issuedOn: issued, in: tenant))) }
                     catch { return (index, .failure(error)) }
                 }
             }
-            for _ in 0..<min(Self.invoicingWidth, chunk.count) { start() }
-            while let (index, result) = try await group.next() {
-                results[index] = result
-                if next < chunk.count { start() }
-            }
+            while let done = try await group.next() { planned.append(done) }
+            return planned.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return results.map { $0! }
     }
 }

@@ -45,12 +45,11 @@ extension TenantConfiguration {
         issues.items += fees?.issues(at: [.key("fees")]) ?? []
         if let vouchers {
             issues.items += vouchers.issues(at: [.key("vouchers")])
-            if !registers.contains(where: { $0.recipients.contains { $0.id == vouchers.settlementRecipient && $0.legalBasis != nil } }) {
+            if regularRecipient(vouchers.settlementRecipient)?.1.legalBasis == nil {
                 issues.add([.key("vouchers"), .key("settlementRecipient")], "names no regular recipient with a legal basis in the tenant's registers")
             }
         }
-        if let recipient = fees?.invoicing?.exportRecipient,
-           !registers.contains(where: { $0.recipients.contains { $0.id == recipient && $0.legalBasis != nil } }) {
+        if let recipient = fees?.invoicing?.exportRecipient, regularRecipient(recipient)?.1.legalBasis == nil {
             issues.add([.key("fees"), .key("invoicing"), .key("exportRecipient")], "names no regular recipient with a legal basis in the tenant's registers")
         }
         if let website, !website.hasPrefix("https://") {

@@ -26,8 +26,7 @@ extension Registry {
                                      by metadata: EventMetadata) async throws -> LogPosition? {
         guard !children.isEmpty else { return nil }
         guard let recipientID = configuration.vouchers?.settlementRecipient,
-              let (register, recipient) = configuration.registers.lazy.compactMap({ register in
-                  register.recipients.first { $0.id == recipientID }.map { (register, $0) } }).first,
+              let (register, recipient) = configuration.regularRecipient(recipientID),
               let basis = recipient.legalBasis else {
             throw DomainError(.rule, "no-settlement-recipient", "The tenant file names no recipient for the producers (vouchers.settlementRecipient).")
         }

@@ -18,8 +18,7 @@ extension Registry {
     public func exportSettlement(producer: String, month: BillingMonth, configuration: TenantConfiguration, in tenant: TenantID,
                                  by metadata: EventMetadata) async throws -> (rows: [SettlementRow], total: Int, disclosure: LogPosition) {
         guard let rules = configuration.vouchers,
-              let (register, recipient) = configuration.registers.lazy.compactMap({ register in
-                  register.recipients.first { $0.id == rules.settlementRecipient }.map { (register, $0) } }).first,
+              let (register, recipient) = configuration.regularRecipient(rules.settlementRecipient),
               let basis = recipient.legalBasis else {
             throw DomainError(.rule, "no-settlement-recipient", "The tenant file names no recipient for settlement material (vouchers.settlementRecipient).")
         }
