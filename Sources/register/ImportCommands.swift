@@ -36,9 +36,10 @@ struct ImportCommands: AsyncParsableCommand {
             }
             try await reportingFailures {
                 try await RegisterStorage.with(configuration, logger: logger) { storage in
-                    _ = try await configurationInForce(tenant, storage: storage)
+                    let stores = try await configurationInForce(tenant, storage: storage)?.storesProtectedAddresses ?? true
                     let registry = Registry(store: storage.store, keyRing: storage.keyRing)
-                    let summary = try await registry.importPopulation(updates, fileDigest: PopulationFile.digest(data), in: tenant, by: metadata)
+                    let summary = try await registry.importPopulation(updates, fileDigest: PopulationFile.digest(data), storesProtectedAddresses: stores,
+                                                                      in: tenant, by: metadata)
                     print("\(tenant): \(summary.lines) lines; \(summary.peopleChanged) people changed (\(summary.events) events), \(summary.unchanged) unchanged, \(summary.notInRegister) not in the register")
                 }
             }

@@ -84,10 +84,13 @@ public struct Registry: Sendable {
     // MARK: People
 
     /// Registers a person; a person whose identity code is already registered in the tenant is refused.
+    /// - Parameter storesProtectedAddresses: false for a register that stores no address of a person under a
+    ///   non-disclosure order (the tenant file's `protectedAddresses: not-stored`): such a person's address is dropped.
     @discardableResult
     public func register(_ kind: PersonKind, details: PersonDetails, nonDisclosure: Bool = false, source: DataSource, id: PersonID = .random(),
-                         in tenant: TenantID, by metadata: EventMetadata) async throws -> PersonID {
-        let details = try Check.details(details, kind: kind, today: now())
+                         storesProtectedAddresses: Bool = true, in tenant: TenantID, by metadata: EventMetadata) async throws -> PersonID {
+        var details = try Check.details(details, kind: kind, today: now())
+        if nonDisclosure, !storesProtectedAddresses { details.address = nil }
         let personStream = RegisterStreams.person(id)
         for _ in 1...Self.attempts {
             var events: [ProposedEvent] = []
@@ -117,22 +120,36 @@ public struct Registry: Sendable {
     }
 
     /// Changes some of a person's details.
+    /// - Parameter storesProtectedAddresses: false where no address of a person under a non-disclosure order is stored:
+    ///   giving one is refused (`address-not-stored`).
     public func changeDetails(of id: PersonID, _ patch: PersonDetailsPatch, source: DataSource, reference: String? = nil,
-                              in tenant: TenantID, by metadata: EventMetadata) async throws {
+                              storesProtectedAddresses: Bool = true, in tenant: TenantID, by metadata: EventMetadata) async throws {
         let patch = try Check.patch(patch)
         try await execute(on: id, in: tenant, by: metadata) { record in
             try Self.refuseErased(record)
+            if record.nonDisclosure, !storesProtectedAddresses, patch.address != nil {
+                throw DomainError(.rule, "address-not-stored",
+                                  "This register stores no address of a person under a non-disclosure order.", field: "address")
+            }
             let changed = PersonDetailsChanged(change: .clear(patch, subject: id), fields: patch.fields, source: source, reference: reference)
             return [try await event(id, changed, subjects: [id], in: tenant)]
         }
     }
 
-    /// Places or lifts a non-disclosure order.
-    public func setNonDisclosure(of id: PersonID, to protected: Bool, source: DataSource, reference: String? = nil,
+    /// Places or lifts a non-disclosure order. Where protected addresses are not stored, placing one also clears the
+    /// address (its earlier events stay sealed in the log, and are shredded with the person).
+    public func setNonDisclosure(of id: PersonID, to protected: Bool, source: DataSource, reference: String? = nil, storesProtectedAddresses: Bool = true,
                                  in tenant: TenantID, by metadata: EventMetadata) async throws {
         try await execute(on: id, in: tenant, by: metadata) { record in
             guard record.nonDisclosure != protected else { return [] }
-            return [try await event(id, NonDisclosureChanged(nonDisclosure: protected, source: source, reference: reference), subjects: [id], in: tenant)]
+            var events = [try await event(id, NonDisclosureChanged(nonDisclosure: protected, source: source, reference: reference), subjects: [id], in: tenant)]
+            // The record here is unopened: whether an address is stored needs the opened details.
+            if protected, !storesProtectedAddresses, try await person(id, in: tenant).details?.address != nil {
+                let cleared = PersonDetailsPatch(cleared: [.address])
+                events.append(try await event(id, PersonDetailsChanged(change: .clear(cleared, subject: id), fields: cleared.fields, source: source, reference: reference),
+                                              subjects: [id], in: tenant))
+            }
+            return events
         }
     }
 

@@ -240,8 +240,16 @@ extension Registry {
             if let last = inMonth.compactMap(\.decision).last(where: { $0.status == .fee })?.payer { decisionPayer = last }
             let charged = Set(inMonth.compactMap(\.decision).flatMap { $0.calculation?.children.map(\.child) ?? [] })
             let children = charged.union(billed.filter { $0.value[current] != nil }.keys).sorted { $0.description < $1.description }
+            // The month's attendance of every child at once (a round trip each on PostgreSQL).
+            let registry = self
+            let months = try await withThrowingTaskGroup(of: AttendanceMonth.self) { group in
+                for child in children { group.addTask { try await registry.attendance(of: child, month: current.description, in: tenant) } }
+                var months: [PersonID: AttendanceMonth] = [:]
+                while let month = try await group.next() { months[month.child] = month }
+                return months
+            }
             for child in children {
-                let attendance = try await attendance(of: child, month: current.description, in: tenant)
+                let attendance = months[child] ?? AttendanceMonth(child: child, month: current.description)
                 // Charged months of this operating year before this one, counting lines of this run too.
                 let earlier = (billed[child] ?? [:]).filter { $0.key >= current.operatingYearStart && $0.key < current && $0.value > 0 }.count
                 var line = Self.charge(child, in: current, periods: inMonth, placements: people[child]?.placements ?? [], attendance: attendance,

@@ -131,7 +131,10 @@ extension Registry {
     /// Applies a parsed population file in one atomic append: each person's changed details and non-disclosure status
     /// become events whose source is the population register and whose reference names the file and line.
     /// Lines that match the register already change nothing, so importing the same file twice writes nothing the second time.
-    public func importPopulation(_ updates: [PopulationUpdate], fileDigest: String, in tenant: TenantID, by metadata: EventMetadata) async throws -> PopulationImportSummary {
+    /// - Parameter storesProtectedAddresses: false where no address of a person under a non-disclosure order is stored
+    ///   (seed 002's register): such a person's address is not imported, and an order placed by the file clears it.
+    public func importPopulation(_ updates: [PopulationUpdate], fileDigest: String, storesProtectedAddresses: Bool = true,
+                                 in tenant: TenantID, by metadata: EventMetadata) async throws -> PopulationImportSummary {
         for _ in 1...Self.attempts {
             var summary = PopulationImportSummary(lines: updates.count)
             var events: [ProposedEvent] = []
@@ -145,7 +148,10 @@ extension Registry {
                 guard let details = record.details, !record.isErased else { summary.unchanged += 1; continue }
                 let reference = "sha256:\(fileDigest)#\(update.line)"
                 var patch = PersonDetailsPatch()
-                if let address = update.address {
+                let protectedAfter = update.nonDisclosure ?? record.nonDisclosure
+                if protectedAfter, !storesProtectedAddresses {
+                    if details.address != nil { patch.cleared = [.address] }
+                } else if let address = update.address {
                     if let address, address != details.address { patch.address = address }
                     if address == nil, details.address != nil { patch.cleared = [.address] }
                 }

@@ -29,12 +29,22 @@ public struct TenantConfiguration: Codable, Sendable, Hashable {
     /// charges no fees under the act (a private daycare sets its own).
     public var fees: FeeRules?
     public var vouchers: VoucherRules?
+    /// Whether the addresses of people under a non-disclosure order are stored at all (`not-stored`: a register such as
+    /// the service-voucher register of seed 002, which imports no protected address). Stored when absent.
+    public var protectedAddresses: ProtectedAddresses?
+
+    public var storesProtectedAddresses: Bool { protectedAddresses != .notStored }
 
     /// The coefficient a child under 3 counts with in a unit's occupancy.
     public var underThreeCoefficient: Double { occupancy?.underThreeCoefficient ?? OccupancyRules.defaultUnderThreeCoefficient }
 }
 
 /// How a unit's occupancy (*käyttöaste*) is counted.
+public enum ProtectedAddresses: String, Codable, Sendable, Hashable {
+    case stored
+    case notStored = "not-stored"
+}
+
 public struct OccupancyRules: Codable, Sendable, Hashable {
     /// A child under 3 counts this many places (1.75 is the common Finnish practice, from the staffing ratio 1:4 against 1:7).
     public var underThreeCoefficient: Double?

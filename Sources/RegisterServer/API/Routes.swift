@@ -156,7 +156,7 @@ extension RegisterAPI {
             }
             if body.nonDisclosure == true { try caller.grants.require(.peopleReadProtected) }
             let id = try await registry.register(body.kind, details: body.details, nonDisclosure: body.nonDisclosure ?? false, source: source,
-                                                 in: caller.tenant, by: caller.metadata)
+                                                 storesProtectedAddresses: caller.grants.configuration.storesProtectedAddresses, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(id, .insert, "person/\(id)")])
             return try Response.json(Created(id: id.description), status: .created)
         }
@@ -187,7 +187,8 @@ extension RegisterAPI {
             try caller.grants.requireTenantWide(.peopleWrite)
             let record = try await reachablePerson(try personID(context), caller, with: .peopleWrite, opening: false)
             let patch = try await decodeBody(PersonDetailsPatch.self, from: request, context: context)
-            try await registry.changeDetails(of: record.id, patch, source: .staff, in: caller.tenant, by: caller.metadata)
+            try await registry.changeDetails(of: record.id, patch, source: .staff, storesProtectedAddresses: caller.grants.configuration.storesProtectedAddresses,
+                                             in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, [(record.id, .change, "person/\(record.id)")])
             return Response(status: .noContent)
         }

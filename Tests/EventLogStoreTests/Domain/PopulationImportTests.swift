@@ -58,4 +58,46 @@ struct PopulationImportTests {
             #expect(try await fixture.store.head(of: tenant) == head)
         }
     }
+
+    @Test("where protected addresses are not stored (seed 002's register), none is imported, registered or given, and an order clears the address",
+          arguments: StoreKind.tested)
+    func protectedAddressesNotStored(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let registry = Registry(store: fixture.store, keyRing: fixture.keyRing)
+            let address = PostalAddress(street: "Näkyvä tie 1", postalCode: "08100", city: "Lohja")
+            let known = try await registry.register(.child, details: PersonDetails(identityCode: IdentityCodes.testCode(seed: 21), name: PersonName(first: "Eino", last: "Ahonen"),
+                                                                                   address: address), source: .client, storesProtectedAddresses: false,
+                                                    in: tenant, by: Self.metadata)
+            let protected = try await registry.register(.child, details: PersonDetails(identityCode: IdentityCodes.testCode(seed: 22), name: PersonName(first: "Siiri", last: "Salo"),
+                                                                                       address: PostalAddress(street: "Salainen 2", postalCode: "08100", city: "Lohja")),
+                                                        nonDisclosure: true, source: .client, storesProtectedAddresses: false, in: tenant, by: Self.metadata)
+            #expect(try await registry.person(protected, in: tenant).details?.address == nil, "registered without the address")
+            let refused = await #expect(throws: DomainError.self) {
+                try await registry.changeDetails(of: protected, PersonDetailsPatch(address: address), source: .staff, storesProtectedAddresses: false,
+                                                 in: tenant, by: Self.metadata)
+            }
+            #expect(refused?.code == "address-not-stored" && refused?.field == "address")
+            // The population register places an order on the first child and sends the second one's new address.
+            let file = Data("""
+                {"identityCode": "\(IdentityCodes.testCode(seed: 21))", "address": {"street": "Muutettu tie 3", "postalCode": "08100", "city": "Lohja"}, "nonDisclosure": true}
+                {"identityCode": "\(IdentityCodes.testCode(seed: 22))", "address": {"street": "Salainen 4", "postalCode": "08100", "city": "Lohja"}}
+                """.utf8)
+            let summary = try await registry.importPopulation(try PopulationFile.parse(file), fileDigest: PopulationFile.digest(file), storesProtectedAddresses: false,
+                                                              in: tenant, by: Self.metadata)
+            #expect(summary.peopleChanged == 1 && summary.unchanged == 1)
+            let cleared = try await registry.person(known, in: tenant)
+            #expect(cleared.nonDisclosure && cleared.details?.address == nil)
+            #expect(try await registry.person(protected, in: tenant).details?.address == nil)
+            // Where addresses are stored, an order keeps it (hidden by the order, not removed).
+            let elsewhere = try await registry.register(.guardian, details: PersonDetails(name: PersonName(first: "Aila", last: "Aho"), address: address),
+                                                        source: .client, in: tenant, by: Self.metadata)
+            try await registry.setNonDisclosure(of: elsewhere, to: true, source: .populationRegister, in: tenant, by: Self.metadata)
+            #expect(try await registry.person(elsewhere, in: tenant).details?.address == address)
+            let other = try await registry.register(.guardian, details: PersonDetails(name: PersonName(first: "Olli", last: "Aho"), address: address),
+                                                    source: .client, storesProtectedAddresses: false, in: tenant, by: Self.metadata)
+            try await registry.setNonDisclosure(of: other, to: true, source: .populationRegister, storesProtectedAddresses: false, in: tenant, by: Self.metadata)
+            #expect(try await registry.person(other, in: tenant).details?.address == nil)
+        }
+    }
 }
