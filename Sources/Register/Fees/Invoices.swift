@@ -242,14 +242,14 @@ extension Registry {
             let children = charged.union(billed.filter { $0.value[current] != nil }.keys).sorted { $0.description < $1.description }
             // The month's attendance of every child at once (a round trip each on PostgreSQL).
             let registry = self
-            let months = try await withThrowingTaskGroup(of: AttendanceMonth.self) { group in
+            let attendanceByChild = try await withThrowingTaskGroup(of: AttendanceMonth.self) { group in
                 for child in children { group.addTask { try await registry.attendance(of: child, month: current.description, in: tenant) } }
-                var months: [PersonID: AttendanceMonth] = [:]
-                while let month = try await group.next() { months[month.child] = month }
-                return months
+                var found: [PersonID: AttendanceMonth] = [:]
+                while let attendance = try await group.next() { found[attendance.child] = attendance }
+                return found
             }
             for child in children {
-                let attendance = months[child] ?? AttendanceMonth(child: child, month: current.description)
+                let attendance = attendanceByChild[child] ?? AttendanceMonth(child: child, month: current.description)
                 // Charged months of this operating year before this one, counting lines of this run too.
                 let earlier = (billed[child] ?? [:]).filter { $0.key >= current.operatingYearStart && $0.key < current && $0.value > 0 }.count
                 var line = Self.charge(child, in: current, periods: inMonth, placements: people[child]?.placements ?? [], attendance: attendance,
