@@ -114,12 +114,23 @@ extension Registry {
     /// A fee family with its decisions and invoices opened.
     /// - Throws: `not-found` when the tenant has no such family.
     public func feeFamily(_ id: UUID, in tenant: TenantID) async throws -> FeeFamilyRecord {
+        try await feeFamily(id, events: try await feeFamilyEvents(id, in: tenant), in: tenant)
+    }
+
+    /// A fee family's stream as stored.
+    func feeFamilyEvents(_ id: UUID, in tenant: TenantID) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         while true {
             let page = try await store.readStream(RegisterStreams.feeFamily(id), of: tenant, afterVersion: events.last?.streamVersion ?? 0, limit: 1_000)
             events += page
             if page.count < 1_000 { break }
         }
+        return events
+    }
+
+    /// A fee family folded from its stream, read already (the invoicing run reads a batch's streams first, to load
+    /// all their keys at once).
+    func feeFamily(_ id: UUID, events: [RecordedEvent], in tenant: TenantID) async throws -> FeeFamilyRecord {
         guard !events.isEmpty else { throw DomainError(.notFound, "not-found", "The tenant has no such fee family.") }
         let keys = try await keyRing.openingKeys(for: Array(Set(events.flatMap(\.subjects))), in: tenant)
         return try FeeFamilyRecord.fold(events, id: id, opener: PayloadOpener(keys: keys))

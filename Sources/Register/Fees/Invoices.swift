@@ -163,8 +163,12 @@ extension Registry {
         }
     }
 
-    func planInvoicing(of id: UUID, month: BillingMonth, rules: FeeRules, issuedOn issued: LocalDate, in tenant: TenantID) async throws -> InvoicingPlan {
-        var family = try await feeFamily(id, in: tenant)
+    /// - Parameter events: the family's stream when the caller has read it already.
+    func planInvoicing(of id: UUID, month: BillingMonth, rules: FeeRules, issuedOn issued: LocalDate, events: [RecordedEvent]? = nil,
+                       in tenant: TenantID) async throws -> InvoicingPlan {
+        var stream = events ?? []
+        if events == nil { stream = try await feeFamilyEvents(id, in: tenant) }
+        var family = try await feeFamily(id, events: stream, in: tenant)
         let people = try await feeFamilyMembers(family, in: tenant)
         let horizon = max(LocalDate.today(at: now()), month.last)
         let (decisions, decisionEvents) = try await proposedDecisions(for: family, people: people, rules: rules, through: horizon, in: tenant)

@@ -138,13 +138,26 @@ extension Registry {
     private func planChunk(_ chunk: [UUID], month: BillingMonth, rules: FeeRules, issuedOn issued: LocalDate,
                            in tenant: TenantID) async throws -> [Result<InvoicingPlan, any Error>] {
         let registry = self
+        // The batch's streams first, then every key they name in one query (a round trip per family otherwise; the
+        // key ring keeps them for the planning that follows).
+        let streams = try await withThrowingTaskGroup(of: (Int, [RecordedEvent]).self) { group in
+            var streams = [[RecordedEvent]](repeating: [], count: chunk.count)
+            for (index, id) in chunk.enumerated() {
+                if index >= Self.invoicingWidth * 2, let (done, events) = try await group.next() { streams[done] = events }
+                group.addTask { (index, try await registry.feeFamilyEvents(id, in: tenant)) }
+            }
+            while let (index, events) = try await group.next() { streams[index] = events }
+            return streams
+        }
+        _ = try await keyRing.openingKeys(for: Array(Set(streams.joined().flatMap(\.subjects))), in: tenant)
         return try await withThrowingTaskGroup(of: (Int, Result<InvoicingPlan, any Error>).self) { group in
             var planned: [(Int, Result<InvoicingPlan, any Error>)] = []
             planned.reserveCapacity(chunk.count)
             for (index, id) in chunk.enumerated() {
                 if index >= Self.invoicingWidth, let done = try await group.next() { planned.append(done) }
+                let events = streams[index]
                 group.addTask {
-                    do { return (index, .success(try await registry.planInvoicing(of: id, month: month, rules: rules, issuedOn: issued, in: tenant))) }
+                    do { return (index, .success(try await registry.planInvoicing(of: id, month: month, rules: rules, issuedOn: issued, events: events, in: tenant))) }
                     catch { return (index, .failure(error)) }
                 }
             }
