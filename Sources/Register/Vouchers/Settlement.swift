@@ -143,12 +143,17 @@ extension Registry {
                 guard !record.isErased else { continue }
                 var decisions: [FeeDecision] = []
                 for family in families[child] ?? [] {
+                    var made: [FeeDecision] = []
                     if let rules = feeRules {
-                        let made = try await reviseFeeDecisions(of: family, rules: rules, through: max(today, month.last), commit: commit, in: tenant, by: metadata)
-                        decisions += try await feeFamily(family, in: tenant).decisions + (commit ? [] : made)
-                    } else {
-                        decisions += try await feeFamily(family, in: tenant).decisions
+                        // Decisions brought up to date first; a family that cannot be decided now (an erased payer, a
+                        // race) is settled on the decisions it has, and the next settlement corrects.
+                        do {
+                            made = try await reviseFeeDecisions(of: family, rules: rules, through: max(today, month.last), commit: commit, in: tenant, by: metadata)
+                        } catch is DomainError {
+                        } catch let error as EventLogError where error.code == .subjectErased {
+                        }
                     }
+                    decisions += try await feeFamily(family, in: tenant).decisions + (commit ? [] : made)
                 }
                 let periods = FeeTimeline.recorded(decisions)
                 for voucher in record.vouchers where voucher.producer == producer {
