@@ -12,13 +12,8 @@ struct InvoiceCommandTests {
     @Test("a dry run records nothing, --commit bills once; exports are Finvoice or CSV files readable by their owner; settlement material per producer")
     func invoicesAndSettlement() async throws {
         try await withScratchDirectory { directory in
-            let key = MasterKey.generate()
-            let keyFile = directory.appendingPathComponent("master.key").path
-            FileManager.default.createFile(atPath: keyFile, contents: Data(key.base64.utf8), attributes: [.posixPermissions: 0o600])
-            let path = directory.appendingPathComponent("register.sqlite").path
-            let options = ["--database", "sqlite:" + path, "--master-key-file", keyFile]
-            let apply = try RegisterBinary.run(["tenant", "apply", Self.tenants.appendingPathComponent("esimerkkila.yaml").path, "--actor", "op-1"] + options, in: directory)
-            #expect(apply.status == 0, "\(apply.errors)")
+            let applied = try AppliedStore(applying: "esimerkkila.yaml", in: directory)
+            let (key, path, options) = (applied.key, applied.path, applied.options)
 
             let tenant = try TenantID("esimerkkila")
             let configuration = try TenantFile.load(Self.tenants.appendingPathComponent("esimerkkila.yaml"))

@@ -1,4 +1,5 @@
 import Foundation
+import EventLog
 import Testing
 
 /// Runs the built `register` executable, as an operator would.
@@ -51,6 +52,26 @@ struct RegisterBinary {
         process.standardError = handle
         try process.run()
         return process
+    }
+}
+
+/// A store in `directory` that a tenant file was applied to through the binary, as an operator starts: its master
+/// key (written to a key file the commands read), its SQLite path, and the options that name both.
+struct AppliedStore {
+    let key: MasterKey
+    let path: String
+    let options: [String]
+
+    static let tenants = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Tenants").standardized
+
+    init(applying tenantFile: String, in directory: URL) throws {
+        key = MasterKey.generate()
+        let keyFile = directory.appendingPathComponent("master.key").path
+        FileManager.default.createFile(atPath: keyFile, contents: Data(key.base64.utf8), attributes: [.posixPermissions: 0o600])
+        path = directory.appendingPathComponent("register.sqlite").path
+        options = ["--database", "sqlite:" + path, "--master-key-file", keyFile]
+        let apply = try RegisterBinary.run(["tenant", "apply", Self.tenants.appendingPathComponent(tenantFile).path, "--actor", "op-1"] + options, in: directory)
+        #expect(apply.status == 0, "\(apply.errors)")
     }
 }
 

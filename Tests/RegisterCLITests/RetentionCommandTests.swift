@@ -12,13 +12,8 @@ struct RetentionCommandTests {
     @Test("plan lists who is due under which rule and changes nothing; run anonymises them once, and again does nothing")
     func planAndRun() async throws {
         try await withScratchDirectory { directory in
-            let key = MasterKey.generate()
-            let keyFile = directory.appendingPathComponent("master.key").path
-            FileManager.default.createFile(atPath: keyFile, contents: Data(key.base64.utf8), attributes: [.posixPermissions: 0o600])
-            let path = directory.appendingPathComponent("register.sqlite").path
-            let options = ["--database", "sqlite:" + path, "--master-key-file", keyFile]
-            let apply = try RegisterBinary.run(["tenant", "apply", Self.tenants.appendingPathComponent("poco-sipoo.yaml").path, "--actor", "op-1"] + options, in: directory)
-            #expect(apply.status == 0, "\(apply.errors)")
+            let applied = try AppliedStore(applying: "poco-sipoo.yaml", in: directory)
+            let (key, path, options) = (applied.key, applied.path, applied.options)
 
             // A child whose care at Poco ended in 2018 (the daycare keeps client records 6 years), and one in care now.
             let tenant = try TenantID("poco-sipoo")

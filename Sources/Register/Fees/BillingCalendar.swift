@@ -25,6 +25,7 @@ public struct BillingMonth: TextValue, Sendable, Hashable, Comparable {
 
     public var description: String { "\(year)-" + (month < 10 ? "0\(month)" : "\(month)") }
 
+    // The month's year (2000–2199) and month are checked on creation, so its days are always valid dates.
     public var first: LocalDate { try! LocalDate(year: year, month: month, day: 1) }
     public var last: LocalDate { try! LocalDate(year: year, month: month, day: LocalDate.days(inMonth: month, of: year)) }
     public var days: [LocalDate] { (first.dayNumber...last.dayNumber).map { try! LocalDate(dayNumber: $0) } }

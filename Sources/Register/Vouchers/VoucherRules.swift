@@ -46,7 +46,7 @@ public enum VoucherValue {
     /// as 1 March, so the base value applies from that day.)
     public static func baseValueFrom(birth: LocalDate) -> LocalDate {
         let third = (try? LocalDate(year: birth.year + 3, month: birth.month, day: birth.day))
-            ?? (try! LocalDate(year: birth.year + 3, month: 3, day: 1))
+            ?? (try? LocalDate(year: birth.year + 3, month: 3, day: 1)) ?? birth
         return third.day == 1 ? third : BillingMonth(containing: third).adding(months: 1).first
     }
 
