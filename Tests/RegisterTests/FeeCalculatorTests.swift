@@ -98,6 +98,52 @@ struct FeeCalculatorTests {
         #expect(noChild?.code == "family-size")
     }
 
+    @Test("the municipality's alterations come last: a percentage off, a lower cap, each in force on its own days and named in the fee")
+    func alterations() throws {
+        var rules = Self.rules
+        rules.alterations = [
+            FeeAlteration(validFrom: Self.date("2024-09-01"), validUntil: nil, decision: "Valtuusto 1/2024 § 1", lowerByPercent: try Percentage("10")),
+            FeeAlteration(validFrom: Self.date("2024-10-01"), validUntil: Self.date("2024-12-31"), decision: "Valtuusto 2/2024 § 2", maximumFee: 250),
+        ]
+        func fees(_ day: String, income: FeeIncome = .maximumFee, familySize: Int = 4) throws -> FeeCalculation {
+            try FeeCalculator.calculate(familySize: familySize, income: income, children: Self.children(3), rules: rules, on: Self.date(day))
+        }
+        // The maximum fee: 311 €, the second child's 124 €, the third 20 % of 311 € = 62 €.
+        let before = try fees("2024-08-31")
+        #expect(before.children.map(\.fee) == [311, 124, 62] && before.children.allSatisfy { $0.alterations == nil })
+        // 10 % off, half up: 279.9 → 280, 111.6 → 112, 55.8 → 56.
+        let lowered = try fees("2024-09-01")
+        #expect(lowered.children.map(\.fee) == [280, 112, 56] && lowered.total == 448)
+        #expect(lowered.children[0].alterations == [.init(decision: "Valtuusto 1/2024 § 1", before: 311, after: 280)])
+        // Then the cap of 250 € a child, in the order the file gives.
+        let capped = try fees("2024-10-15")
+        #expect(capped.children.map(\.fee) == [250, 112, 56])
+        #expect(capped.children[0].alterations?.map(\.after) == [280, 250] && capped.children[1].alterations?.map(\.after) == [112, 112])
+        #expect(try fees("2025-01-01").children.map(\.fee) == [280, 112, 56], "the cap ended with 2024")
+        // The act's minimum rule comes before the alterations: a fee under the minimum stays 0, and a fee lowered
+        // under the minimum is charged as lowered (the municipality charges less, never nothing by accident).
+        let worked = try fees("2024-09-01", income: .monthly(cents: 600_000), familySize: 3)
+        #expect(worked.children.map(\.afterCoefficient) == [81, 32, 16] && worked.children.map(\.fee) == [73, 29, 0])
+        #expect(worked.children[2].belowMinimum && worked.children[2].alterations?.first?.before == 0)
+    }
+
+    @Test("alterations are checked on load: one kind each, a decision named, a real reduction")
+    func alterationValidation() throws {
+        var configuration = try TenantFile.load(Self.tenantsDirectory.appendingPathComponent("esimerkkila.yaml"))
+        configuration.fees?.alterations = [
+            FeeAlteration(validFrom: Self.date("2025-01-01"), validUntil: Self.date("2024-12-31"), decision: "V 1", lowerByPercent: try Percentage("5"), maximumFee: 200),
+            FeeAlteration(validFrom: Self.date("2025-01-01"), validUntil: nil, decision: " ", lowerByPercent: try Percentage("0")),
+            FeeAlteration(validFrom: Self.date("2025-01-01"), validUntil: nil, decision: "V 3"),
+        ]
+        let issues = configuration.validationIssues().map(\.description)
+        #expect(issues.contains { $0.hasPrefix("fees.alterations[0].validUntil") })
+        #expect(issues.contains { $0.hasPrefix("fees.alterations[0]") && $0.contains("not both") })
+        #expect(issues.contains { $0.hasPrefix("fees.alterations[1].decision") })
+        #expect(issues.contains { $0.hasPrefix("fees.alterations[1].lowerByPercent") })
+        #expect(issues.contains { $0.hasPrefix("fees.alterations[2]") && $0.contains("not both") })
+        #expect(issues.count == 5, "\(issues)")
+    }
+
     @Test("properties: never above the maximum, never lower for a higher income, and either nothing or at least the minimum")
     func properties() async {
         await propertyCheck(count: 300, input: Gen.int(in: 0...2_000_000), Gen.int(in: 0...300_000), Gen.int(in: 1...4), Gen.int(in: 10...50), Gen.int(in: 2...9)) {

@@ -2,8 +2,8 @@ import EventLog
 import Foundation
 
 // The ECEC client fee of a family (act 1503/2016, DOMAIN.md "ECEC client fee"), in the act's order:
-// base → sibling share by age order → round → service-need coefficient → round → minimum rule.
-// (The municipality's own alterations come after these and are not part of the act's formula.)
+// base → sibling share by age order → round → service-need coefficient → round → minimum rule → the municipality's
+// own alterations (`FeeAlteration`: the act lets a municipality charge less than it sets, never more).
 //
 // All arithmetic is in integers: income in cents, the percentage in basis points, and the exact intermediate values
 // at a fixed scale, so that a fee never depends on floating-point rounding and every step can be shown exactly.
@@ -62,8 +62,24 @@ public struct FeeCalculation: Codable, Sendable, Hashable {
         public var afterCoefficient: Int
         /// Below the minimum fee, so nothing is charged.
         public var belowMinimum: Bool
+        /// The municipality's alterations in force, in the order applied; absent when none was.
+        public var alterations: [AppliedAlteration]? = nil
         /// Euros a month.
         public var fee: Int
+    }
+
+    /// One of the municipality's alterations as it changed a child's fee.
+    public struct AppliedAlteration: Codable, Sendable, Hashable {
+        /// The municipality's decision it rests on, as the tenant file names it.
+        public var decision: String
+        public var before: Int
+        public var after: Int
+
+        public init(decision: String, before: Int, after: Int) {
+            self.decision = decision
+            self.before = before
+            self.after = after
+        }
     }
 }
 
@@ -106,6 +122,7 @@ public enum FeeCalculator {
             base = max(0, cents - familyLimit * 100) * table.percentage.basisPoints * 100
         }
         let cappedBase = min(base, maximum)
+        let alterations = rules.alterations(on: day)
         // Youngest first; twins in a stable order.
         let ordered = children.sorted { ($0.birthDate, $0.child.description) > ($1.birthDate, $1.child.description) }
         var fees: [FeeCalculation.ChildFee] = []
@@ -121,9 +138,16 @@ public enum FeeCalculator {
             let coefficient = coefficients.percent(forHoursPerWeek: child.hoursPerWeek)
             let after = (rounded * coefficient + 50) / 100
             let below = after < table.minimumFee
+            var fee = below ? 0 : after
+            var applied: [FeeCalculation.AppliedAlteration] = []
+            for alteration in alterations {
+                let before = fee
+                fee = alteration.apply(to: fee)
+                applied.append(.init(decision: alteration.decision, before: before, after: fee))
+            }
             fees.append(.init(child: child.child, order: index + 1, sharePercent: percent, share: euros(share), shareCapped: capped, rounded: rounded,
                               hoursPerWeek: child.hoursPerWeek, coefficientPercent: coefficient, afterCoefficient: after, belowMinimum: below,
-                              fee: below ? 0 : after))
+                              alterations: applied.isEmpty ? nil : applied, fee: fee))
         }
         return FeeCalculation(tableValidFrom: table.validFrom, coefficientsValidFrom: coefficients.validFrom, familySize: familySize, income: income,
                               incomeLimit: limit, baseFee: euros(cappedBase), baseCapped: base >= maximum, children: fees,

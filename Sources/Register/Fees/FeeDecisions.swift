@@ -3,7 +3,7 @@ import Foundation
 
 // Fee decisions (act 1503/2016, O23): for each period in which a family's inputs stay the same, one decision with the
 // calculation and the versions of the streams its inputs were read from. A change of family, income, placement,
-// service need or fee table yields new decisions from the day it takes effect, recorded as events, so every euro
+// service need, fee table or the municipality's alterations yields new decisions from the day it takes effect, recorded as events, so every euro
 // charged is explained by the log. Revising is idempotent: when the decisions in force already say what the facts
 // give, nothing is recorded.
 
@@ -109,6 +109,7 @@ enum FeeTimeline {
         }
         days.formUnion(rules.tables.flatMap { [$0.validFrom] + ($0.validUntil.map { [$0.adding(days: 1)] } ?? []) })
         days.formUnion(rules.serviceNeedCoefficients.flatMap { [$0.validFrom] + ($0.validUntil.map { [$0.adding(days: 1)] } ?? []) })
+        days.formUnion((rules.alterations ?? []).flatMap { [$0.validFrom] + ($0.validUntil.map { [$0.adding(days: 1)] } ?? []) })
         var periods: [FeePeriod] = []
         for day in days.filter({ $0 >= start }).sorted() {
             let (outcome, payer) = outcome(of: family, on: day, people: people, rules: rules)

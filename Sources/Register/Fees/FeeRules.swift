@@ -9,6 +9,9 @@ public struct FeeRules: Codable, Sendable, Hashable {
     public var tables: [FeeTable]
     /// The municipality's coefficients for part-time care, with the days they are in force.
     public var serviceNeedCoefficients: [ServiceNeedCoefficients]
+    /// The municipality's own alterations to the act's fees (lower fees by its own decision), applied in this order
+    /// after the minimum rule.
+    public var alterations: [FeeAlteration]?
     /// How invoices are issued and exported; without it invoices are made but cannot be exported.
     public var invoicing: InvoicingSettings?
 
@@ -17,9 +20,43 @@ public struct FeeRules: Codable, Sendable, Hashable {
         tables.first { $0.validFrom <= day && ($0.validUntil.map { day <= $0 } ?? true) }
     }
 
+    /// The alterations in force on a day, in the order they apply.
+    public func alterations(on day: LocalDate) -> [FeeAlteration] {
+        (alterations ?? []).filter { $0.validFrom <= day && ($0.validUntil.map { day <= $0 } ?? true) }
+    }
+
     /// The coefficient steps in force on a day.
     public func coefficients(on day: LocalDate) -> ServiceNeedCoefficients? {
         serviceNeedCoefficients.first { $0.validFrom <= day && ($0.validUntil.map { day <= $0 } ?? true) }
+    }
+}
+
+/// One of the municipality's own alterations: the act lets a municipality charge lower fees than the act sets (never
+/// higher), by its own decision. Each lowers every child's fee, after the act's minimum rule, in one of two ways.
+public struct FeeAlteration: Codable, Sendable, Hashable {
+    public var validFrom: LocalDate
+    public var validUntil: LocalDate?
+    /// The decision it rests on ("Kunnanvaltuusto 12.6.2026 § 45"), shown in every fee it changes. No personal data.
+    public var decision: String
+    /// Each fee is lowered by this share, to whole euros (half up).
+    public var lowerByPercent: Percentage?
+    /// Each child's fee is at most this many euros a month.
+    public var maximumFee: Int?
+
+    public init(validFrom: LocalDate, validUntil: LocalDate?, decision: String, lowerByPercent: Percentage? = nil, maximumFee: Int? = nil) {
+        self.validFrom = validFrom
+        self.validUntil = validUntil
+        self.decision = decision
+        self.lowerByPercent = lowerByPercent
+        self.maximumFee = maximumFee
+    }
+
+    /// A child's fee (euros) after this alteration.
+    func apply(to fee: Int) -> Int {
+        var result = fee
+        if let percent = lowerByPercent { result = (fee * (10_000 - percent.basisPoints) + 5_000) / 10_000 }
+        if let maximum = maximumFee { result = min(result, maximum) }
+        return result
     }
 }
 
@@ -161,6 +198,18 @@ extension FeeRules {
             for other in serviceNeedCoefficients[..<index] where Self.overlap(other.validFrom, other.validUntil, coefficients.validFrom, coefficients.validUntil) {
                 add(at + [.key("validFrom")], "overlaps the steps valid from \(other.validFrom)")
             }
+        }
+        for (index, alteration) in (alterations ?? []).enumerated() {
+            let at: [ConfigurationIssue.PathComponent] = [.key("alterations"), .index(index)]
+            if let until = alteration.validUntil, until < alteration.validFrom { add(at + [.key("validUntil")], "ends before it starts") }
+            if alteration.decision.trimmingCharacters(in: .whitespaces).isEmpty || alteration.decision.count > 200 {
+                add(at + [.key("decision")], "names the municipality's decision (at most 200 characters)")
+            }
+            if (alteration.lowerByPercent == nil) == (alteration.maximumFee == nil) {
+                add(at, "either lowerByPercent or maximumFee, not both")
+            }
+            if let percent = alteration.lowerByPercent, percent.basisPoints == 0 { add(at + [.key("lowerByPercent")], "lowers the fee by more than 0 %") }
+            if let maximum = alteration.maximumFee, maximum < 0 { add(at + [.key("maximumFee")], "a maximum fee is 0 euros or more") }
         }
         if let invoicing {
             let at: [ConfigurationIssue.PathComponent] = [.key("invoicing")]

@@ -133,6 +133,36 @@ struct InvoicingTests {
         }
     }
 
+    @Test("a municipality's alteration decided after billing: new decisions from its first day, a credit note for the months billed", arguments: StoreKind.tested)
+    func alteration(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind) { fixture in
+            let registry = fixture.registry, tenant = Events.tenant()
+            let configuration = try RegistryTests.configuration(tenant)
+            var rules = try #require(configuration.fees)
+            let family = try await Self.family(registry, configuration: configuration, tenant: tenant)
+            let (elder, younger) = (family.children[0], family.children[1])
+            _ = try await Self.invoice(registry, family, "2024-08", rules: rules, tenant: tenant)
+            _ = try await Self.invoice(registry, family, "2024-09", rules: rules, tenant: tenant)
+
+            // In October the council lowers fees by 10 % for the autumn, from 1 September.
+            rules.alterations = [FeeAlteration(validFrom: Self.date("2024-09-01"), validUntil: Self.date("2024-12-31"), decision: "Valtuusto 9/2024 § 90",
+                                               lowerByPercent: try Percentage("10"))]
+            let october = try await Self.invoice(registry, family, "2024-10", rules: rules, tenant: tenant)
+            #expect(october.decisions.map(\.validFrom) == [Self.date("2024-09-01"), Self.date("2025-01-01"), Self.date("2026-08-01")])
+            let lowered = try #require(october.decisions.first?.calculation)
+            // 187 € → 168.3 → 168 €; 124 € → 111.6 → 112 €.
+            #expect(lowered.children.map(\.fee) == [168, 112])
+            #expect(lowered.children.allSatisfy { $0.alterations?.first?.decision == "Valtuusto 9/2024 § 90" }, "the decision explains the euro")
+            #expect(october.decisions[1].calculation?.children.map(\.fee) == [187, 124], "and it ends with 2024")
+            #expect(october.invoices.map(\.kind) == [.invoice, .creditNote])
+            #expect(Self.amounts(october.invoices[0]) == [younger: 16_800, elder: 11_200])
+            #expect(Self.amounts(october.invoices[1]) == [younger: -1_900, elder: -1_200], "September credited")
+            #expect(october.invoices[1].content?.lines.allSatisfy { $0.period == Self.month("2024-09") } == true)
+            let again = try await Self.invoice(registry, family, "2024-10", rules: rules, tenant: tenant)
+            #expect(again.invoices.isEmpty && again.decisions.isEmpty)
+        }
+    }
+
     @Test("at most 11 charged months in an operating year; a pending table holds the month; an interrupted run finishes once", arguments: StoreKind.tested)
     func capAndPending(kind: StoreKind) async throws {
         try await ProjectionFixture.with(kind) { fixture in
