@@ -59,6 +59,13 @@ struct TenantCommands: AsyncParsableCommand {
             try await reportingFailures {
                 try await RegisterStorage.with(configuration, logger: logger) { storage in
                     let configurations = TenantConfigurations(store: storage.store)
+                    // A unit's operator that is a tenant must be one here (applied before, or in this batch).
+                    let named = Set(loaded.flatMap { $0.1.units.compactMap { $0.operatedBy?.tenant } }).subtracting(loaded.map(\.1.id))
+                    var known: [TenantID: TenantConfiguration] = [:]
+                    for tenant in named { known[tenant] = try await configurations.current(tenant).configuration }
+                    do { try TenantFile.checkOperators(loaded.map { (URL(fileURLWithPath: $0.0), $0.1) }, known: known) } catch {
+                        throw CommandFailure("\(error)")
+                    }
                     for (file, tenant) in loaded {
                         let changes = try await configurations.apply(tenant, file: URL(fileURLWithPath: file).lastPathComponent,
                                                                      metadata: EventMetadata(actor: who, correlationID: UUID()))

@@ -60,7 +60,7 @@ struct VoucherCommands: AsyncParsableCommand {
                         if let output {
                             let export = try await registry.exportSettlement(producer: unit, month: month, configuration: tenantConfiguration, in: tenant, by: metadata)
                             let file = URL(fileURLWithPath: output).appendingPathComponent("\(unit)-\(month).csv")
-                            try writePrivate(InvoiceDocuments.settlementCSV(producer: unit, month: month, rows: export.rows), to: file)
+                            try writePrivate(InvoiceDocuments.settlementCSV(producer: unit, operatedBy: tenantConfiguration.units.first { $0.code == unit }?.operatedBy, month: month, rows: export.rows), to: file)
                             print("    written to \(file.path); recorded as a disclosure at position \(export.disclosure)")
                         }
                     }

@@ -139,6 +139,17 @@ struct CommandLineTests {
             #expect(second.output.contains("poco-sipoo: unchanged"))
             let listed = try RegisterBinary.run(["tenant", "list"] + database, in: directory)
             #expect(listed.output.contains("poco-sipoo\tMusiikkipäiväkoti Pocon kannatusyhdistys ry\tconfiguration version 1"))
+
+            // A unit's operator named as a tenant must be one here: refused before Poco is known, applied after.
+            let operated = directory.appendingPathComponent("esimerkkila.yaml")
+            try String(contentsOf: tenants.appendingPathComponent("esimerkkila.yaml"), encoding: .utf8)
+                .replacingOccurrences(of: "businessID: \"0000000-0\" }", with: "businessID: \"0000000-0\", tenant: poco-sipoo }")
+                .write(to: operated, atomically: true, encoding: .utf8)
+            let otherDatabase = ["--database", "sqlite:" + directory.appendingPathComponent("other.sqlite").path]
+            let unknown = try RegisterBinary.run(["tenant", "apply", operated.path, "--actor", "op-1"] + otherDatabase, in: directory)
+            #expect(unknown.status != 0 && unknown.errors.contains("esimerkkila.yaml:") && unknown.errors.contains("no tenant poco-sipoo is known here"), "\(unknown.errors)")
+            let known = try RegisterBinary.run(["tenant", "apply", operated.path, "--actor", "op-1"] + database, in: directory)
+            #expect(known.status == 0 && known.output.contains("esimerkkila: applied"), "\(known.errors)")
         }
     }
 

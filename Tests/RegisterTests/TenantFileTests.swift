@@ -33,6 +33,38 @@ struct TenantFileTests {
         }
     }
 
+    @Test("a unit's operator that is a tenant here must be that private daycare, with its business id", arguments: [
+        ("poco-sipoo", "0000000-0", nil),
+        ("poco-sipoo", "1234567-1", "poco-sipoo has business id 0000000-0, not 1234567-1"),
+        ("lieto", "0000000-0", "lieto is not a private daycare"),
+        ("kuvitteellinen", "0000000-0", "no tenant kuvitteellinen is known here"),
+    ])
+    func operatorTenants(tenant: String, businessID: String, expected: String?) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tenants-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for name in ["esimerkkila", "lieto", "poco-sipoo"] {
+            var text = try String(contentsOf: Self.tenantsDirectory.appendingPathComponent("\(name).yaml"), encoding: .utf8)
+            if name == "esimerkkila" {
+                let shipped = "operatedBy: { name: Esimerkin Yksityispäiväkoti Oy (demo), businessID: \"0000000-0\" }"
+                #expect(text.contains(shipped))
+                text = text.replacingOccurrences(of: shipped, with: "operatedBy: { name: Esimerkin Yksityispäiväkoti Oy (demo), businessID: \"\(businessID)\", tenant: \(tenant) }")
+            }
+            try text.write(to: directory.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        do {
+            let loaded = try TenantFile.loadDirectory(directory)
+            #expect(expected == nil, "accepted")
+            let unit = try #require(loaded.first { $0.id.rawValue == "esimerkkila" }?.units.first { $0.operatedBy != nil })
+            #expect(unit.operatedBy?.tenant?.rawValue == "poco-sipoo")
+        } catch let error as TenantFileError {
+            let expected = try #require(expected, "refused: \(error)")
+            #expect(error.file.hasSuffix("esimerkkila.yaml") && error.description.contains(expected), "\(error)")
+            let text = try String(contentsOf: directory.appendingPathComponent("esimerkkila.yaml"), encoding: .utf8)
+            #expect(error.issues.first?.line == Self.line(of: "operatedBy:", in: text), "the line of the operator")
+        }
+    }
+
     @Test("a problem is reported with the file, the line and what is wrong", arguments: [
         // A missing key is reported at the mapping that lacks it.
         ("    arrangements: [private]", "    arrangement: [private]", "  - code: poco-joensuunraitti", "units[0]: 'arrangements' is missing"),

@@ -2,6 +2,27 @@ import EventLog
 import Foundation
 
 /// One problem in a tenant file: where (a path into the document, and the line once known) and what.
+extension TenantConfiguration {
+    /// What is wrong with the units' operators given the other tenants known (loaded or applied together, or in force
+    /// in the log): an operator's tenant must be known, a private daycare, with the operator's business id.
+    public func operatorIssues(known: [TenantID: TenantConfiguration]) -> [ConfigurationIssue] {
+        var issues: [ConfigurationIssue] = []
+        for (index, unit) in units.enumerated() {
+            guard let operatedBy = unit.operatedBy, let tenant = operatedBy.tenant else { continue }
+            let path: [ConfigurationIssue.PathComponent] = [.key("units"), .index(index), .key("operatedBy"), .key("tenant")]
+            guard let other = known[tenant] else {
+                issues.append(ConfigurationIssue(path, "no tenant \(tenant) is known here: apply its file first, or together with this one"))
+                continue
+            }
+            if other.kind != .privateDaycare { issues.append(ConfigurationIssue(path, "\(tenant) is not a private daycare")) }
+            if other.businessID != operatedBy.businessID {
+                issues.append(ConfigurationIssue(path, "\(tenant) has business id \(other.businessID), not \(operatedBy.businessID)"))
+            }
+        }
+        return issues
+    }
+}
+
 public struct ConfigurationIssue: Sendable, Hashable, CustomStringConvertible {
     public enum PathComponent: Sendable, Hashable {
         case key(String)
@@ -73,6 +94,12 @@ extension TenantConfiguration {
             issues.text(unit.name, at: path + [.key("name")])
             issues.address(unit.address, at: path + [.key("address")])
             if unit.arrangements.isEmpty { issues.add(path + [.key("arrangements")], "name how children are placed here") }
+            if let operatedBy = unit.operatedBy {
+                if operatedBy.name.trimmingCharacters(in: .whitespaces).isEmpty || operatedBy.name.count > 200 {
+                    issues.add(path + [.key("operatedBy"), .key("name")], "the operator's name, at most 200 characters")
+                }
+                if operatedBy.tenant == id { issues.add(path + [.key("operatedBy"), .key("tenant")], "a tenant's own units need no operator") }
+            }
         }
         if registers.isEmpty { issues.add([.key("registers")], "a tenant keeps at least one register") }
         issues.unique(registers.map(\.id), at: [.key("registers")], field: "id")

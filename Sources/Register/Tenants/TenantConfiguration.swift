@@ -90,6 +90,19 @@ public struct Unit: Codable, Sendable, Hashable {
     public var address: PostalAddress
     /// How children are placed here.
     public var arrangements: [Arrangement]
+    /// Who runs the unit when it is not the tenant itself: a service-voucher producer or a purchased-service provider.
+    public var operatedBy: UnitOperator?
+}
+
+/// The company or association that runs a unit for the municipality (a voucher producer is paid to its business id).
+/// It may be a tenant of this instance with a register of its own; the two stay apart: nothing of one tenant's log is
+/// read into the other's, and the producer's staff work in the municipality's register with its producer role.
+public struct UnitOperator: Codable, Sendable, Hashable {
+    public var name: String
+    public var businessID: BusinessID
+    /// The operator's own tenant here, when it has one: checked when the files are loaded or applied together
+    /// (a private daycare with the same business id).
+    public var tenant: TenantID?
 }
 
 public enum UnitKind: String, Codable, Sendable, Hashable, CaseIterable {

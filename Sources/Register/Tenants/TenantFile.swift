@@ -26,10 +26,26 @@ public enum TenantFile {
         return try parse(text, file: url.path)
     }
 
-    /// Loads every `*.yaml` file of a directory, in name order; the first bad file stops the load.
+    /// Loads every `*.yaml` file of a directory, in name order; the first bad file stops the load, and so does a
+    /// unit whose operator names a tenant that is not among them (or not that operator).
     public static func loadDirectory(_ url: URL) throws -> [TenantConfiguration] {
         let names = try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        return try names.map { try load(url.appendingPathComponent($0)) }
+        let loaded = try names.map { (url.appendingPathComponent($0), try load(url.appendingPathComponent($0))) }
+        try checkOperators(loaded, known: [:])
+        return loaded.map(\.1)
+    }
+
+    /// Checks the units' operators of files loaded together, against each other and the tenants already `known`.
+    /// - Throws: `TenantFileError` for the first file with a problem, each with its line.
+    public static func checkOperators(_ files: [(URL, TenantConfiguration)], known: [TenantID: TenantConfiguration]) throws(TenantFileError) {
+        var all = known
+        for (_, configuration) in files { all[configuration.id] = configuration }
+        for (file, configuration) in files {
+            let issues = configuration.operatorIssues(known: all)
+            guard !issues.isEmpty else { continue }
+            let node = (try? String(contentsOf: file, encoding: .utf8)).flatMap { try? Yams.compose(yaml: $0) }
+            throw TenantFileError(file: file.path, issues: issues.map { issue in node.map { locate(issue, in: $0) } ?? issue })
+        }
     }
 
     /// Parses and validates YAML text.

@@ -57,11 +57,13 @@ extension Registry {
 
 extension InvoiceDocuments {
     /// Settlement material: one line per child and month, `;`-separated with comma decimals.
-    public static func settlementCSV(producer: String, month: BillingMonth, rows: [SettlementRow]) -> Data {
-        var text = "producer;month;child;birth_date;voucher;period;status;operational_days;covered_days;care_days;value;co_payment;due;paid_before;amount\r\n"
+    /// - Parameter operatedBy: who runs the unit and is paid, when the tenant file names it (its business id is the
+    ///   second column; empty otherwise).
+    public static func settlementCSV(producer: String, operatedBy: UnitOperator?, month: BillingMonth, rows: [SettlementRow]) -> Data {
+        var text = "producer;producer_business_id;month;child;birth_date;voucher;period;status;operational_days;covered_days;care_days;value;co_payment;due;paid_before;amount\r\n"
         for row in rows {
             let line = row.line
-            let fields = [producer, month.description, row.childName, row.birthDate?.description ?? "", line.voucher.uuidString.lowercased(), line.period.description,
+            let fields = [producer, operatedBy?.businessID.value ?? "", month.description, row.childName, row.birthDate?.description ?? "", line.voucher.uuidString.lowercased(), line.period.description,
                           line.status.rawValue, "\(line.operationalDays)", "\(line.coveredDays)", "\(line.careDays)", FinnishAmount.text(cents: line.valueCents),
                           FinnishAmount.text(cents: line.coPaymentCents), FinnishAmount.text(cents: line.dueCents), FinnishAmount.text(cents: line.paidBeforeCents),
                           FinnishAmount.text(cents: line.amountCents)]

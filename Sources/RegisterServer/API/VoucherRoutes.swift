@@ -58,6 +58,8 @@ struct ProducerChildView: Encodable {
 
 struct SettlementView: Encodable {
     var producer: String
+    /// Who runs the producer's unit and is paid (`operatedBy` in the tenant file), when the file names it.
+    var operatedBy: Operator?
     var month: BillingMonth
     /// `frozen` (recorded on or after the cut-off day) or `preview`.
     var state: String
@@ -65,6 +67,12 @@ struct SettlementView: Encodable {
     var totalCents: Int
     var lines: [Line]
     var position: Int64?
+
+    struct Operator: Encodable {
+        var name: String
+        var businessID: String
+        var tenant: String?
+    }
 
     struct Line: Encodable {
         var child: String
@@ -81,8 +89,9 @@ struct SettlementView: Encodable {
         var amountCents: Int
     }
 
-    init(_ settlement: Settlement, cutOff: LocalDate) {
+    init(_ settlement: Settlement, cutOff: LocalDate, operatedBy: UnitOperator?) {
         producer = settlement.producer
+        self.operatedBy = operatedBy.map { Operator(name: $0.name, businessID: $0.businessID.value, tenant: $0.tenant?.rawValue) }
         month = settlement.month
         state = settlement.position == nil ? "preview" : "frozen"
         self.cutOff = cutOff
@@ -176,7 +185,7 @@ extension RegisterAPI {
             let settlement = try await registry.settleVouchers(producer: unit, month: month, rules: rules, feeRules: caller.grants.configuration.fees, commit: false,
                                                                in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, Set(settlement.lines.map(\.child)).map { ($0, .view, "settlements/\(unit)/\(month)") })
-            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: month)))
+            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: month), operatedBy: caller.grants.configuration.units.first { $0.code == unit }?.operatedBy))
         }
 
         tenant.post("settlements/:unit") { request, context in
@@ -187,7 +196,7 @@ extension RegisterAPI {
             let settlement = try await registry.settleVouchers(producer: unit, month: body.month, rules: rules, feeRules: caller.grants.configuration.fees,
                                                                commit: true, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, Set(settlement.lines.map(\.child)).map { ($0, .change, "settlements/\(unit)/\(body.month)") })
-            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: body.month)), status: settlement.alreadyFrozen ? .ok : .created)
+            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: body.month), operatedBy: caller.grants.configuration.units.first { $0.code == unit }?.operatedBy), status: settlement.alreadyFrozen ? .ok : .created)
         }
     }
 

@@ -95,7 +95,10 @@ struct SettlementTests {
             // The frozen month's material for the producer: CSV, recorded as a disclosure to the producers.
             let export = try await registry.exportSettlement(producer: Self.producer, month: Self.month("2026-09"), configuration: configuration, in: tenant,
                                                              by: Self.metadata)
-            let csv = String(decoding: InvoiceDocuments.settlementCSV(producer: Self.producer, month: Self.month("2026-09"), rows: export.rows), as: UTF8.self)
+            let operatedBy = try #require(configuration.units.first { $0.code == Self.producer }?.operatedBy)
+            let csv = String(decoding: InvoiceDocuments.settlementCSV(producer: Self.producer, operatedBy: operatedBy, month: Self.month("2026-09"), rows: export.rows),
+                             as: UTF8.self)
+            #expect(csv.hasPrefix("producer;producer_business_id;") && csv.contains("\r\n\(Self.producer);0000000-0;2026-09;"), "the producer is paid to its business id")
             #expect(csv.contains("Seteli Lapsi;2023-06-15;") && csv.contains(";715,00\r\n"), "comma decimals, a row per child and month")
             #expect(export.rows.count == 3 && export.total == september.totalCents, "August's correction, September, and the held line of the other child")
             #expect(csv.contains("Toinen Lapsi;2021-02-02;") && csv.contains(";no-fee-decision;"))

@@ -62,6 +62,7 @@ struct VoucherAPITests {
             #expect(try await api.request(.get, "\(settlement)?month=2026-09", token: producer).status == .forbidden)
             let preview = try await api.request(.get, "\(settlement)?month=2026-09", token: officer)
             #expect(preview.status == .ok && preview.json["state"] as? String == "preview")
+            #expect((preview.json["operatedBy"] as? [String: Any])?["businessID"] as? String == "0000000-0", "who is paid")
             let line = try #require((preview.json["lines"] as? [[String: Any]])?.first)
             #expect(line["status"] as? String == "no-fee-decision" && line["valueCents"] as? Int == 105_000, "no fee family: held")
             let frozen = try await api.request(.post, settlement, token: officer, json: ["month": "2026-09"])
