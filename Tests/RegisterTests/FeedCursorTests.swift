@@ -19,7 +19,13 @@ struct FeedCursorTests {
             #expect(FeedCursor(text: cursor.text)?.position == LogPosition(value))
             #expect(!cursor.text.contains("=") && !cursor.text.contains("+") && !cursor.text.contains("/"))
         }
-        for bad in ["", "garbage", Self.foundation("f1:-5"), Self.foundation("f2:5"), Self.foundation("s1:2026-01-01"), String(repeating: "A", count: 60)] {
+        // Inside a lifted restriction's release at position 90: delivered up to the held event at 40.
+        let within = FeedCursor(LogPosition(90), within: LogPosition(40))
+        #expect(within.text == Self.foundation("f1:90/40") && FeedCursor(text: within.text) == within)
+        let largest = FeedCursor(LogPosition(Int64.max), within: LogPosition(Int64.max - 1))
+        #expect(FeedCursor(text: largest.text) == largest)
+        for bad in ["", "garbage", Self.foundation("f1:-5"), Self.foundation("f2:5"), Self.foundation("s1:2026-01-01"), String(repeating: "A", count: 70),
+                    Self.foundation("f1:90/90"), Self.foundation("f1:90/"), Self.foundation("f1:90/x"), Self.foundation("f1:90/-1"), Self.foundation("f1:0/0")] {
             #expect(FeedCursor(text: bad) == nil, "\(bad)")
         }
     }

@@ -63,12 +63,20 @@ public enum DisclosureStreams {
 
 /// An opaque, stable position in a feed: the log position everything up to which the feed has covered.
 public struct FeedCursor: Sendable, Hashable {
+    /// Everything up to and including this position has been delivered — unless `within` is set.
     public let position: LogPosition
+    /// Inside the release at `position` (a lifted restriction's held events, delivered there): the release's items
+    /// up to this original position were delivered, the rest of it and the positions after `position` were not.
+    public let within: LogPosition?
 
-    public init(_ position: LogPosition) { self.position = position }
+    public init(_ position: LogPosition, within: LogPosition? = nil) {
+        self.position = position
+        self.within = within
+    }
 
-    /// `f1` and the position, base64url-encoded: opaque to partners, stable across restarts and stores.
-    public var text: String { Self.base64URL(Array("f1:\(position.rawValue)".utf8)) }
+    /// `f1:` and the position (and `/` and the position within a release), base64url-encoded: opaque to partners,
+    /// stable across restarts and stores.
+    public var text: String { Self.base64URL(Array("f1:\(position.rawValue)\(within.map { "/\($0.rawValue)" } ?? "")".utf8)) }
 
     /// Base64url without padding; written out because every item of every page has a cursor, and Foundation's
     /// encoder with three replacements was a measurable share of a page.
@@ -93,15 +101,24 @@ public struct FeedCursor: Sendable, Hashable {
     }
 
     public init?(text: String) {
-        guard let decoded = Self.decode(text, prefix: "f1:"), let value = Int64(decoded), value >= 0 else { return nil }
+        guard let decoded = Self.decode(text, prefix: "f1:") else { return nil }
+        let parts = decoded.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let value = Int64(parts[0]), value >= 0 else { return nil }
         position = LogPosition(value)
+        if parts.count == 2 {
+            // A release's items are events before the lift that releases them.
+            guard value > 0, let inner = Int64(parts[1]), inner >= 0, inner < value else { return nil }
+            within = LogPosition(inner)
+        } else {
+            within = nil
+        }
     }
 
     /// The text after `prefix` of a base64url cursor, or nil when it is not one.
     static func decode(_ text: String, prefix: String) -> String? {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
-        guard text.count <= 40, let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8), decoded.hasPrefix(prefix) else {
+        guard text.count <= 64, let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8), decoded.hasPrefix(prefix) else {
             return nil
         }
         return String(decoded.dropFirst(prefix.count))

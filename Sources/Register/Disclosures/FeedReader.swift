@@ -63,18 +63,24 @@ public struct FeedReader: Sendable {
         let carriesDetails = !Set(feed.events).isDisjoint(with: [PersonRegistered.eventType, PersonDetailsChanged.eventType])
             || (feed.shape == .careRelationships && feed.fields.contains(.name))
         let filter = EventFilter(eventTypes: Set(feed.events).union(carriesDetails ? [PersonDetailsRectified.eventType] : []))
+        // A lifted restriction releases what the feed held back meanwhile (`heldEvents`), at the lift's position.
+        let scanFilter = EventFilter(eventTypes: filter.eventTypes!.union([ProcessingRestrictionLifted.eventType]))
         let head = try await store.head(of: tenant).position
-        var position = cursor.position
+        // A cursor inside a release scans from the lift again, skipping the release's items it already has.
+        var position = cursor.within == nil ? cursor.position : LogPosition(cursor.position.rawValue - 1)
+        var next: FeedCursor?
         var items: [FeedItem] = []
         var itemsJSON: [Data] = []
         var disclosed: [DisclosedEvent] = []
         // Each disclosed event as JSON where it is already at hand (nil: encode it with the record).
         var disclosedJSON: [Data?] = []
         var records: [PersonID: PersonRecord?] = [:]
+        // Events of restricted people this page passes over, recorded so that the lift releases them.
+        var heldBack: [PersonID: [HeldEvent]] = [:]
         let signature = feed.fields.map(\.rawValue).joined(separator: ",")
         // A page scans at most `scanBudget` positions: a partner whose events are rare gets an empty page and a `next`
         // further on, rather than a request that reads the whole log.
-        let stop = LogPosition(min(head.rawValue, cursor.position.rawValue + Self.scanBudget))
+        let stop = LogPosition(min(head.rawValue, position.rawValue + Self.scanBudget))
         // The subject's record is needed for a unit scope, a consent, the care-relationships shape, and a person's
         // details (a non-disclosure order hides protected fields). For any other event (attendance, placements of an
         // unscoped feed) only whether the subject is erased matters: the key ring answers that for a whole batch at
@@ -82,15 +88,83 @@ public struct FeedReader: Sendable {
         let recordsNeeded = feed.units != nil || feed.consentPurpose != nil || feed.shape == .careRelationships
         // Nothing of a person whose processing is restricted leaves (O21), older events included.
         let restricted = try await registry.restrictions(in: tenant)
-        while items.count < limit, position < stop {
+
+        /// Delivers an event if the feed may carry it, reading the subject's record: the item and its disclosure.
+        func deliver(_ event: RecordedEvent, subject: PersonID, cursor: FeedCursor) async throws {
+            if records[subject] == nil { records[subject] = try await record(subject, in: tenant) }
+            guard let record = records[subject] ?? nil, allows(feed, record), try inScope(event, feed, record) else { return }
+
+            let shaped = feed.shape == .careRelationships && event.eventType != PersonDetailsRectified.eventType
+            var sources: [(RecordedEvent, [FeedField])] = []
+            let data: [String: FeedValue]
+            if shaped {
+                guard let (shapedData, identity) = try await careRelationship(of: event, for: feed, record: record, in: tenant) else { return }
+                data = shapedData
+                sources = identity
+            } else {
+                guard let plain = try await self.data(of: event, for: feed, record: record) else { return }
+                data = plain
+            }
+            guard !data.isEmpty else { return }
+            let item = FeedItem(cursor: cursor.text, position: event.position.rawValue, type: shaped ? "CareRelationship" : event.eventType,
+                                recordedAt: event.recordedAt.description, subject: subject.description, data: data)
+            items.append(item)
+            itemsJSON.append(try Self.encoder.encode(item))
+            let identityFields = Set(sources.flatMap(\.1))
+            disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
+                                            fields: feed.fields.filter { data[$0.rawValue] != nil && !identityFields.contains($0) }))
+            disclosedJSON.append(nil)
+            // A shaped item's identity fields came from the person's own events: those are disclosed too, so the
+            // record names every event whose data left (and a rectification finds this partner).
+            for (source, fields) in sources where !fields.isEmpty {
+                if let index = disclosed.firstIndex(where: { $0.position == source.position.rawValue }) {
+                    disclosed[index].fields = feed.fields.filter { disclosed[index].fields.contains($0) || fields.contains($0) }
+                    disclosedJSON[index] = nil
+                } else {
+                    disclosed.append(DisclosedEvent(position: source.position.rawValue, hash: source.hash.hex, eventType: source.eventType, subject: subject,
+                                                    fields: fields))
+                    disclosedJSON.append(nil)
+                }
+            }
+        }
+
+        scan: while items.count < limit, position < stop {
             let upper = LogPosition(min(stop.rawValue, position.rawValue + 10_000))
             let wanted = limit - items.count
-            let events = try await store.read(tenant, after: position, through: upper, limit: wanted, filter: filter)
+            let events = try await store.read(tenant, after: position, through: upper, limit: wanted, filter: scanFilter)
             let light = recordsNeeded ? [] : events.filter { !Self.detailEvents.contains($0.eventType) }.compactMap(Self.subject(of:))
             let keys = light.isEmpty ? nil : try await keyRing.openingKeys(for: light, in: tenant)
             for event in events {
+                if items.count >= limit { break scan }
+                if event.eventType == ProcessingRestrictionLifted.eventType {
+                    if let person = event.subjects.first, restricted[person] != nil {
+                        // Restricted again since: held on, to be released at the later lift.
+                        let held = try await heldEvents(of: person, releasedAt: event.position, recipient: partner.recipient.id, filter: filter, in: tenant)
+                        heldBack[person, default: []] += held.map { HeldEvent(position: $0.position.rawValue, hash: $0.hash.hex) }
+                    } else if let person = event.subjects.first {
+                        // Resuming inside this release: its items up to `within` were delivered.
+                        var done = event.position == cursor.position ? cursor.within : nil
+                        for held in try await heldEvents(of: person, releasedAt: event.position, recipient: partner.recipient.id, filter: filter, in: tenant)
+                        where done.map({ held.position > $0 }) ?? true {
+                            if items.count >= limit {
+                                // The page is full inside the release: the next page goes on within it.
+                                next = done.map { FeedCursor(event.position, within: $0) } ?? FeedCursor(position)
+                                break scan
+                            }
+                            try await deliver(held, subject: person, cursor: FeedCursor(event.position, within: held.position))
+                            done = held.position
+                        }
+                    }
+                    position = event.position
+                    if items.count >= limit { break scan }
+                    continue
+                }
                 position = event.position
-                guard let subject = Self.subject(of: event), restricted[subject] == nil else { continue }
+                guard let subject = Self.subject(of: event) else { continue }
+                if restricted[subject] != nil {
+                    heldBack[subject, default: []].append(HeldEvent(position: event.position.rawValue, hash: event.hash.hex))
+                    continue
+                }
                 if let keys, !recordsNeeded, !Self.detailEvents.contains(event.eventType) {
                     if case .erased? = keys[subject] { continue }
                     // The same event with the same fields makes the same item for every partner: built once.
@@ -114,45 +188,20 @@ public struct FeedReader: Sendable {
                     }
                     continue
                 }
-                if records[subject] == nil { records[subject] = try await record(subject, in: tenant) }
-                guard let record = records[subject] ?? nil, allows(feed, record), try inScope(event, feed, record) else { continue }
-
-                let shaped = feed.shape == .careRelationships && event.eventType != PersonDetailsRectified.eventType
-                var sources: [(RecordedEvent, [FeedField])] = []
-                let data: [String: FeedValue]
-                if shaped {
-                    guard let (shapedData, identity) = try await careRelationship(of: event, for: feed, record: record, in: tenant) else { continue }
-                    data = shapedData
-                    sources = identity
-                } else {
-                    guard let plain = try await self.data(of: event, for: feed, record: record) else { continue }
-                    data = plain
-                }
-                guard !data.isEmpty else { continue }
-                let item = FeedItem(cursor: FeedCursor(event.position).text, position: event.position.rawValue, type: shaped ? "CareRelationship" : event.eventType,
-                                    recordedAt: event.recordedAt.description, subject: subject.description, data: data)
-                items.append(item)
-                itemsJSON.append(try Self.encoder.encode(item))
-                let identityFields = Set(sources.flatMap(\.1))
-                disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
-                                                fields: feed.fields.filter { data[$0.rawValue] != nil && !identityFields.contains($0) }))
-                disclosedJSON.append(nil)
-                // A shaped item's identity fields came from the person's own events: those are disclosed too, so the
-                // record names every event whose data left (and a rectification finds this partner).
-                for (source, fields) in sources where !fields.isEmpty {
-                    if let index = disclosed.firstIndex(where: { $0.position == source.position.rawValue }) {
-                        disclosed[index].fields = feed.fields.filter { disclosed[index].fields.contains($0) || fields.contains($0) }
-                        disclosedJSON[index] = nil
-                    } else {
-                        disclosed.append(DisclosedEvent(position: source.position.rawValue, hash: source.hash.hex, eventType: source.eventType, subject: subject,
-                                                        fields: fields))
-                        disclosedJSON.append(nil)
-                    }
-                }
+                try await deliver(event, subject: subject, cursor: FeedCursor(event.position))
             }
             if events.count < wanted { position = upper }
         }
-        guard !items.isEmpty else { return Page(items: [], next: FeedCursor(position), disclosure: nil, itemsJSON: [], reachedHead: position >= head) }
+        let after = next ?? FeedCursor(position)
+        // What was held back is recorded with the page's disclosure, before the cursor moves past it.
+        let holds = try heldBack.sorted { $0.key.description < $1.key.description }.map { person, events in
+            ProposedEvent(stream: FeedItemsHeld.stream(recipient: partner.recipient.id, person: person), eventType: FeedItemsHeld.eventType, subjects: [person],
+                          payload: try JSONEncoder().encode(FeedItemsHeld(recipient: partner.recipient.id, person: person, events: events)))
+        }
+        guard !items.isEmpty else {
+            if !holds.isEmpty { _ = try await store.append(holds, to: tenant, metadata: metadata) }
+            return Page(items: [], next: after, disclosure: nil, itemsJSON: [], reachedHead: position >= head)
+        }
         let subjects = Set(disclosed.map(\.subject)).map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
         let leftFields = Set(disclosed.flatMap(\.fields))
         let fields = feed.fields.filter(leftFields.contains)
@@ -161,9 +210,34 @@ public struct FeedReader: Sendable {
                                      subjects: subjects, fields: fields, events: [])
         let events = try zip(disclosed, disclosedJSON).map { event, json in try json ?? Self.encoder.encode(event) }
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
-                                                           subjects: subjects, payload: try recorded.encoded(withEvents: events))],
+                                                           subjects: subjects, payload: try recorded.encoded(withEvents: events))] + holds,
                                              to: tenant, metadata: metadata)
-        return Page(items: items, next: FeedCursor(position), disclosure: result.positions.first, itemsJSON: itemsJSON)
+        return Page(items: items, next: after, disclosure: result.positions.first, itemsJSON: itemsJSON)
+    }
+
+    /// The events of `person` that the recipient's feed held back during the restriction that the lift at `lift`
+    /// ended: the positions its pages recorded (`FeedItemsHeld`) between that restriction and the lift, each once,
+    /// in log order.
+    func heldEvents(of person: PersonID, releasedAt lift: LogPosition, recipient: String, filter: EventFilter, in tenant: TenantID) async throws -> [RecordedEvent] {
+        let restrictions = try await store.readStream(RestrictionStreams.all, of: tenant)
+        guard let restricted = restrictions.last(where: { $0.eventType == ProcessingRestricted.eventType && $0.subjects.first == person && $0.position < lift }) else {
+            return []
+        }
+        var positions = Set<Int64>()
+        for record in try await store.readStream(FeedItemsHeld.stream(recipient: recipient, person: person), of: tenant)
+        where record.position > restricted.position && record.position < lift {
+            positions.formUnion(try Self.decoder.decode(FeedItemsHeld.self, from: record.payload).events.map(\.position))
+        }
+        // Read in runs of nearby positions rather than one by one.
+        var held: [RecordedEvent] = []
+        var remaining = positions.sorted()[...]
+        while let first = remaining.first {
+            let last = remaining.prefix { $0 < first + 1_000 }.last!
+            let events = try await store.read(tenant, after: LogPosition(first - 1), through: LogPosition(last), limit: 1_000, filter: filter)
+            held += events.filter { positions.contains($0.position.rawValue) && Self.subject(of: $0) == person }
+            remaining = remaining.drop { $0 <= last }
+        }
+        return held
     }
 
     /// Sorted keys, slashes unescaped: the JSON every feed answer carries.

@@ -36,6 +36,23 @@ public struct ProcessingRestrictionLifted: RegisterEvent {
     public var reason: Personal<String>
 }
 
+/// Events a partner's feed passed over while their person's processing was restricted, so that the lift releases
+/// them to that partner (O21: held, not lost). Positions and hashes of the person's own events only.
+public struct FeedItemsHeld: RegisterEvent {
+    public static let eventType = "FeedItemsHeld"
+    public var recipient: String
+    public var person: PersonID
+    public var events: [HeldEvent]
+
+    /// One stream per partner and person, so that a lift reads only that person's holds.
+    public static func stream(recipient: String, person: PersonID) -> StreamRef { StreamRef(uncheckedType: "feed-held", id: "\(recipient).\(person)") }
+}
+
+public struct HeldEvent: Codable, Sendable, Hashable {
+    public var position: Int64
+    public var hash: String
+}
+
 public enum RestrictionStreams {
     /// Every restriction and lifting of a tenant, in order.
     public static let all = StreamRef(uncheckedType: "restrictions", id: "all")
