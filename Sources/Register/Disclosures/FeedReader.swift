@@ -53,7 +53,26 @@ public struct FeedReader: Sendable {
     }
 
     /// The next page after `cursor`: at most `limit` items, scanning at most up to the head as it is now.
+    ///
+    /// The page's disclosure record is appended expecting the restrictions and every person record it decided on
+    /// (consent, scope, non-disclosure) as they were read: a restriction, a withdrawn consent or an order recorded
+    /// meanwhile makes the append fail, and the page is made again on what is now in force, so nothing leaves on a
+    /// decision that no longer holds.
     public func page(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
+        for attempt in 1... {
+            do {
+                return try await attemptPage(for: partner, after: cursor, limit: limit, in: tenant, by: metadata)
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion && attempt < Self.attempts {
+                continue
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    /// How many times a page is made when what it decided on changes meanwhile.
+    static let attempts = 5
+
+    func attemptPage(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
         let feed = partner.feed
         // A statistics extract is built from the read models, by the server; it reads no events.
         guard feed.shape != .statisticsExtract else { return Page(items: [], next: cursor, disclosure: nil, itemsJSON: []) }
@@ -87,7 +106,7 @@ public struct FeedReader: Sendable {
         // once, which spares a read of the person's stream per subject and page.
         let recordsNeeded = feed.units != nil || feed.consentPurpose != nil || feed.shape == .careRelationships
         // Nothing of a person whose processing is restricted leaves (O21), older events included.
-        let restricted = try await registry.restrictions(in: tenant)
+        let (restrictionsVersion, restricted) = try await registry.restrictionState(in: tenant)
 
         /// Delivers an event if the feed may carry it, reading the subject's record: the item and its disclosure.
         func deliver(_ event: RecordedEvent, subject: PersonID, cursor: FeedCursor) async throws {
@@ -198,11 +217,15 @@ public struct FeedReader: Sendable {
             ProposedEvent(stream: FeedItemsHeld.stream(recipient: partner.recipient.id, person: person), eventType: FeedItemsHeld.eventType, subjects: [person],
                           payload: try JSONEncoder().encode(FeedItemsHeld(recipient: partner.recipient.id, person: person, events: events)))
         }
+        var expecting: [StreamRef: ExpectedVersion] = [RestrictionStreams.all: restrictionsVersion == 0 ? .noStream : .exact(restrictionsVersion)]
         guard !items.isEmpty else {
-            if !holds.isEmpty { _ = try await store.append(holds, to: tenant, metadata: metadata) }
+            if !holds.isEmpty { _ = try await store.append(holds, to: tenant, metadata: metadata, expecting: expecting) }
             return Page(items: [], next: after, disclosure: nil, itemsJSON: [], reachedHead: position >= head)
         }
         let subjects = Set(disclosed.map(\.subject)).map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        for subject in subjects {
+            if case let record?? = records[subject] { expecting[RegisterStreams.person(subject)] = .exact(record.version) }
+        }
         let leftFields = Set(disclosed.flatMap(\.fields))
         let fields = feed.fields.filter(leftFields.contains)
         let recorded = DataDisclosed(recipient: partner.recipient.id, register: partner.register.id, channel: "feed",
@@ -211,7 +234,7 @@ public struct FeedReader: Sendable {
         let events = try zip(disclosed, disclosedJSON).map { event, json in try json ?? Self.encoder.encode(event) }
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
                                                            subjects: subjects, payload: try recorded.encoded(withEvents: events))] + holds,
-                                             to: tenant, metadata: metadata)
+                                             to: tenant, metadata: metadata, expecting: expecting)
         return Page(items: items, next: after, disclosure: result.positions.first, itemsJSON: itemsJSON)
     }
 

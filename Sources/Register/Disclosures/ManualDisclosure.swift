@@ -62,7 +62,21 @@ public struct ManualDisclosure: Sendable {
     }
 
     /// Decides, records and returns the outcome; the caller hands the data over only on `.disclosed`.
+    ///
+    /// The record is appended expecting the restrictions and each subject's record as the decision read them: a
+    /// restriction, a consent withdrawn or an order placed meanwhile makes the hand-over be decided again.
     public func record(_ request: Request, configuration: TenantConfiguration, in tenant: TenantID, by metadata: EventMetadata) async throws -> Outcome {
+        for attempt in 1... {
+            do {
+                return try await decide(request, configuration: configuration, in: tenant, by: metadata)
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion && attempt < FeedReader.attempts {
+                continue
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    func decide(_ request: Request, configuration: TenantConfiguration, in tenant: TenantID, by metadata: EventMetadata) async throws -> Outcome {
         let stream = DisclosureStreams.recipient(request.recipient)
         let toGuardian = request.recipient == Self.guardianRecipient
         guard toGuardian == (request.guardian != nil) else {
@@ -125,7 +139,7 @@ public struct ManualDisclosure: Sendable {
         if !protected.isEmpty, !entitled, let person = records.first(where: \.nonDisclosure) {
             return try await refuse("protected-data", "\(person.id) is under a non-disclosure order; the recipient is not entitled to \(protected.map(\.rawValue).sorted().joined(separator: ", ")).")
         }
-        let restrictions = try await registry.restrictions(in: tenant)
+        let (restrictionsVersion, restrictions) = try await registry.restrictionState(in: tenant)
         if let restricted = records.first(where: { restrictions[$0.id] != nil }) {
             return try await refuse("restricted", "Processing of \(restricted.id)'s data is restricted (O21): nothing of them is handed over.")
         }
@@ -181,8 +195,10 @@ public struct ManualDisclosure: Sendable {
             throw DomainError(.invalid, "too-large", "This hand-over names \(disclosed.count) events, more than one record holds; split it (fewer subjects or fields).",
                               field: "subjects")
         }
+        var expecting: [StreamRef: ExpectedVersion] = [RestrictionStreams.all: restrictionsVersion == 0 ? .noStream : .exact(restrictionsVersion)]
+        for record in records { expecting[RegisterStreams.person(record.id)] = .exact(record.version) }
         let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DataDisclosed.eventType, subjects: request.subjects,
-                                                                    payload: payload)], to: tenant, metadata: metadata)
+                                                                    payload: payload)], to: tenant, metadata: metadata, expecting: expecting)
         return .disclosed(position: result.positions[0], items: items)
     }
 }
