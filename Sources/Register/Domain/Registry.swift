@@ -360,7 +360,7 @@ public struct Registry: Sendable {
             if attempt == 1, let known, known.id == child { record = known } else { record = try await personStructure(child, in: tenant) }
             try Self.requireChild(record)
             try Self.refuseErased(record)
-            try await refuseRestricted(child, in: tenant)
+            let restrictions = try await refuseRestricted(child, in: tenant)
             let events = try await store.readStream(RegisterStreams.attendance(child, month: date.monthKey), of: tenant)
             let month = try AttendanceMonth.fold(events, child: child, month: date.monthKey, day: date)
             guard let (type, payload) = try decide(record, month.days[date] ?? .init()) else { return }
@@ -368,7 +368,7 @@ public struct Registry: Sendable {
             do {
                 _ = try await store.append([ProposedEvent(stream: stream, eventType: type, subjects: [child], payload: payload)], to: tenant, metadata: metadata,
                                            expecting: [stream: month.version == 0 ? .noStream : .exact(month.version),
-                                                       RegisterStreams.person(child): .exact(record.version)])
+                                                       RegisterStreams.person(child): .exact(record.version), RestrictionStreams.all: restrictions])
                 return
             } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 // Someone changed the streams in between: decide again on what they wrote, a few times at most.
@@ -388,11 +388,12 @@ public struct Registry: Sendable {
         for _ in 1...Self.attempts {
             let record = try await personStructure(id, in: tenant)
             try Self.refuseErased(record)
-            if !whileRestricted { try await refuseRestricted(id, in: tenant) }
+            var expecting: [StreamRef: ExpectedVersion] = [RegisterStreams.person(id): .exact(record.version)]
+            if !whileRestricted { expecting[RestrictionStreams.all] = try await refuseRestricted(id, in: tenant) }
             let events = try await decide(record)
             guard !events.isEmpty else { return }
             do {
-                _ = try await store.append(events, to: tenant, metadata: metadata, expecting: [RegisterStreams.person(id): .exact(record.version)])
+                _ = try await store.append(events, to: tenant, metadata: metadata, expecting: expecting)
                 return
             } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 // Someone changed the streams in between: decide again on what they wrote, a few times at most.

@@ -117,10 +117,15 @@ extension Registry {
     static let plainDecoder = JSONDecoder()
 
     /// Refuses a change of a restricted person's data.
-    func refuseRestricted(_ person: PersonID, in tenant: TenantID) async throws {
-        if try await restrictions(in: tenant)[person] != nil {
+    /// - Returns: what the change's append expects of the restrictions stream, so that a restriction recorded between
+    ///   this check and the append makes the change be decided again.
+    @discardableResult
+    func refuseRestricted(_ person: PersonID, in tenant: TenantID) async throws -> ExpectedVersion {
+        let (version, restrictions) = try await restrictionState(in: tenant)
+        if restrictions[person] != nil {
             throw DomainError(.rule, "restricted", "Processing of this person's data is restricted (O21): nothing changes until the restriction is lifted.")
         }
+        return version == 0 ? .noStream : .exact(version)
     }
 
     /// Restricts the processing of a person's data.

@@ -8,23 +8,26 @@ import Testing
 /// A feed page decides what may leave (restrictions, consents, scope, non-disclosure) and then records the
 /// disclosure; what is recorded in between must not be overtaken. These tests put a restriction or a consent
 /// withdrawal exactly there, on real stores, through a store that runs it just before the page's record is appended.
-@Suite("Feeds: decisions that change while a page is made")
-struct FeedRaceTests {
+@Suite("Decisions that change while they are made: feeds, hand-overs, commands")
+struct DecisionRaceTests {
     static let metadata = EventMetadata(actor: try! Actor(userID: "u-registry", role: "registry"))
     static let partnerMetadata = EventMetadata(actor: try! Actor(userID: "token:test", role: "partner"))
 
-    /// The real store, with `before` run once just before the first append that records a disclosure.
+    /// The real store, with `before` run once just before the first append of an event of `types` (by default, those
+    /// that record a disclosure).
     final class InterleavingStore: EventStore {
         let inner: any EventStore
+        let types: Set<String>
         let before: Mutex<(@Sendable () async throws -> Void)?>
 
-        init(_ inner: any EventStore, before: @escaping @Sendable () async throws -> Void) {
+        init(_ inner: any EventStore, types: Set<String> = [DataDisclosed.eventType, FeedItemsHeld.eventType], before: @escaping @Sendable () async throws -> Void) {
             self.inner = inner
+            self.types = types
             self.before = Mutex(before)
         }
 
         func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
-            if events.contains(where: { $0.eventType == DataDisclosed.eventType || $0.eventType == FeedItemsHeld.eventType }),
+            if events.contains(where: { types.contains($0.eventType) }),
                let hook = before.withLock({ hook in defer { hook = nil }; return hook }) {
                 try await hook()
             }
@@ -123,6 +126,32 @@ struct FeedRaceTests {
             #expect(reason == "no-consent")
             let records = try await fixture.store.readStream(DisclosureStreams.recipient("school"), of: tenant).map(\.eventType)
             #expect(records == [DisclosureRefused.eventType], "no disclosure record, the refusal recorded")
+        }
+    }
+
+    @Test("a restriction recorded while a change of the person is made: the change is refused, and nothing of it written", arguments: StoreKind.tested,
+          ["details", "care-time"])
+    func commandOvertaken(kind: StoreKind, command: String) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let configuration = try RegistryTests.configuration(tenant)
+            let direct = Registry(store: fixture.store, keyRing: fixture.keyRing, now: ProjectionFixture.clock)
+            let child = try await Self.children(direct, configuration, tenant)[0]
+            let store = InterleavingStore(fixture.store, types: [PersonDetailsChanged.eventType, CareTimeBooked.eventType]) {
+                try await direct.restrict(child, grounds: .accuracyContested, reason: "Kiistää", in: tenant, by: Self.metadata)
+            }
+            let registry = Registry(store: store, keyRing: fixture.keyRing, now: ProjectionFixture.clock)
+            let error = await #expect(throws: DomainError.self) {
+                if command == "details" {
+                    try await registry.changeDetails(of: child, PersonDetailsPatch(phone: "040 123 4567"), source: .client, in: tenant, by: Self.metadata)
+                } else {
+                    try await registry.bookCareTime(for: child, on: try LocalDate("2026-11-25"), from: try LocalTime(minutes: 480), to: try LocalTime(minutes: 960),
+                                                    in: tenant, by: Self.metadata)
+                }
+            }
+            #expect(error?.code == "restricted")
+            let written = try await fixture.store.read(tenant, after: .start, through: nil, limit: 10_000, filter: EventFilter(eventTypes: [PersonDetailsChanged.eventType, CareTimeBooked.eventType]))
+            #expect(written.isEmpty, "nothing of the change was written after the restriction")
         }
     }
 }
