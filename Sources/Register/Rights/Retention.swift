@@ -102,6 +102,8 @@ extension RetentionFacts {
         ServiceNeedChanged.eventType, ConsentGiven.eventType, ConsentWithdrawn.eventType, CareInformationRecorded.eventType,
         CareTimeBooked.eventType, ArrivalRecorded.eventType, DepartureRecorded.eventType, AbsenceMarked.eventType,
         LegalHoldPlaced.eventType, LegalHoldLifted.eventType, SubjectErasure.eventType,
+        IncomeRecorded.eventType, FeeFamilyComposed.eventType, FeeDecisionMade.eventType, InvoiceIssued.eventType,
+        VoucherGranted.eventType, VoucherEnded.eventType, VoucherServiceRecorded.eventType, SettlementFrozen.eventType,
     ]
 
     private struct KindHeader: Decodable { var kind: PersonKind }
@@ -177,6 +179,15 @@ extension RetentionFacts {
                     }
                 case SubjectErasure.eventType:
                     if let person = event.subjects.first { facts[person]?.erased = true }
+                case IncomeRecorded.eventType:
+                    touch(.fees)
+                case FeeFamilyComposed.eventType, FeeDecisionMade.eventType, InvoiceIssued.eventType:
+                    // On the family's stream: the records of every member it names (the payer's invoices included).
+                    for person in event.subjects { touch(.fees, of: person) }
+                case VoucherGranted.eventType, VoucherEnded.eventType, VoucherServiceRecorded.eventType:
+                    touch(.vouchers)
+                case SettlementFrozen.eventType:
+                    for person in event.subjects { touch(.vouchers, of: person) }
                 default:
                     break
                 }

@@ -338,6 +338,10 @@ public enum RetentionRecords: String, Codable, Sendable, Hashable, CaseIterable 
     case attendance
     case consents
     case careInformation = "care-information"
+    /// Client fees: incomes, fee families, fee decisions and invoices (the payer's and the family's).
+    case fees
+    /// Service vouchers: voucher decisions, producers' service records and settlement lines.
+    case vouchers
 }
 
 public enum RetentionAnchor: String, Codable, Sendable, Hashable, CaseIterable {

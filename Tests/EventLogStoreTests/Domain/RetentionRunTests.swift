@@ -141,6 +141,43 @@ struct RetentionRunTests {
         }
     }
 
+    @Test("fee and voucher records are classes of their own: a payer's invoices and incomes keep the payer as long as their rule says",
+          arguments: StoreKind.tested)
+    func feeRecords(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let configuration = try RegistryTests.configuration(tenant)
+            let registry = fixture.registry
+            // A payer in a fee family with an income, who is no guardian in the register; and a person with no fee records.
+            let payer = try await registry.register(.guardian, details: PersonDetails(name: PersonName(first: "Maksaja", last: "Säilytys")), source: .client,
+                                                    in: tenant, by: Self.metadata)
+            let other = try await registry.register(.guardian, details: PersonDetails(name: PersonName(first: "Muu", last: "Säilytys")), source: .client,
+                                                    in: tenant, by: Self.metadata)
+            let child = try await registry.register(.child, details: PersonDetails(name: PersonName(first: "Lapsi", last: "Säilytys"), birthDate: try LocalDate("2022-02-02")),
+                                                    source: .client, in: tenant, by: Self.metadata)
+            try await registry.recordIncome(of: payer, IncomeStatement(earnedCents: 400_000), validFrom: try LocalDate("2026-08-01"), validUntil: nil,
+                                            source: .client, in: tenant, by: Self.metadata)
+            _ = try await registry.createFeeFamily(adults: [payer], children: [child], validFrom: try LocalDate("2026-08-01"), source: .client,
+                                                   in: tenant, by: Self.metadata)
+            var registers = configuration.registers
+            registers[0].retention = [
+                RetentionRule(documentClass: "client-records", period: try RetentionPeriod("P1Y"), from: .recorded, action: .erase, records: [.person],
+                              validFrom: try LocalDate("2018-01-01")),
+                RetentionRule(documentClass: "fee-records", period: try RetentionPeriod("P10Y"), from: .recorded, action: .erase, records: [.fees],
+                              validFrom: try LocalDate("2018-01-01")),
+            ]
+            let plan = try await registry.retentionPlan(in: tenant, registers: [registers[0]], on: try LocalDate("2028-01-01"))
+            let payerPlan = try #require(plan.first { $0.person == payer })
+            let tenYears = try LocalDate("2036-11-24"), planned = try LocalDate("2028-01-01")
+            #expect(payerPlan.decidingClass?.rule.documentClass == "fee-records" && payerPlan.status == .due(tenYears),
+                    "kept ten years from the last fee record: \(String(describing: payerPlan.status))")
+            #expect(!payerPlan.isDue(on: planned))
+            let otherPlan = try #require(plan.first { $0.person == other })
+            #expect(otherPlan.classes.map(\.rule.documentClass) == ["client-records"] && otherPlan.isDue(on: planned),
+                    "no fee records: the fee class does not keep them")
+        }
+    }
+
     @Test("a run stopped between recording the anonymisation and shredding the key is finished by the next, without a second record",
           arguments: StoreKind.tested)
     func interrupted(kind: StoreKind) async throws {
