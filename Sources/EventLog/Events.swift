@@ -181,20 +181,25 @@ public struct EventFilter: Sendable, Hashable {
     public var eventTypes: Set<String>?
     /// Only these stream types (all when nil).
     public var streamTypes: Set<String>?
+    /// Only events that name this data subject (all when nil): the store filters, so a subject's request does not
+    /// carry every other event's payload out of the database.
+    public var subject: SubjectID?
 
-    public init(eventTypes: Set<String>? = nil, streamTypes: Set<String>? = nil) {
+    public init(eventTypes: Set<String>? = nil, streamTypes: Set<String>? = nil, subject: SubjectID? = nil) {
         self.eventTypes = eventTypes
         self.streamTypes = streamTypes
+        self.subject = subject
     }
 
     /// Every event.
     public static let all = EventFilter()
-    public var isAll: Bool { eventTypes == nil && streamTypes == nil }
+    public var isAll: Bool { eventTypes == nil && streamTypes == nil && subject == nil }
 
     /// Whether an event passes the filter.
     public func matches(_ event: RecordedEvent) -> Bool {
         if let eventTypes, !eventTypes.contains(event.eventType) { return false }
         if let streamTypes, !streamTypes.contains(event.stream.type) { return false }
+        if let subject, !event.subjects.contains(subject) { return false }
         return true
     }
 }

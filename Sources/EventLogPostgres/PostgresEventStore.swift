@@ -250,6 +250,7 @@ public final class PostgresEventStore: EventStore, Service {
                 WHERE tenant_id = \(tenant.rawValue) AND pos > \(position.rawValue) AND pos <= \(upper)
                   AND (\(eventTypes == nil) OR event_type = ANY(\(eventTypes ?? [])))
                   AND (\(streamTypes == nil) OR stream_type = ANY(\(streamTypes ?? [])))
+                  AND (\(filter.subject == nil) OR \(filter.subject?.uuid ?? UUID()) = ANY(subjects))
                 ORDER BY pos LIMIT \(max(0, limit))
                 """, logger: self.logger)
             return try await Self.events(from: rows, tenant: tenant)

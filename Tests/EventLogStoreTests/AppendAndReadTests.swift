@@ -193,6 +193,26 @@ struct AppendAndReadTests {
         }
     }
 
+    @Test("reads filter by the data subject an event names, with the other filters and limits", arguments: StoreKind.tested)
+    func subjectReads(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let (a, b, c) = (SubjectID.random(), SubjectID.random(), SubjectID.random())
+            let named: [[SubjectID]] = [[a], [b], [a, b], [], [c, a], [c]]
+            let batch = named.enumerated().map { index, subjects in
+                var event = Events.event(index % 2 == 0 ? "ArrivalRecorded" : "AbsenceRecorded")
+                event.subjects = subjects
+                return event
+            }
+            _ = try await fixture.store.append(batch, to: tenant, metadata: StoreFixture.metadata)
+            #expect(try await fixture.store.read(tenant, filter: EventFilter(subject: a)).map(\.position.rawValue) == [1, 3, 5])
+            #expect(try await fixture.store.read(tenant, filter: EventFilter(subject: c)).map(\.position.rawValue) == [5, 6])
+            #expect(try await fixture.store.read(tenant, filter: EventFilter(eventTypes: ["ArrivalRecorded"], subject: b)).map(\.position.rawValue) == [3])
+            #expect(try await fixture.store.read(tenant, after: LogPosition(1), limit: 1, filter: EventFilter(subject: a)).map(\.position.rawValue) == [3])
+            #expect(try await fixture.store.read(tenant, filter: EventFilter(subject: .random())).isEmpty)
+        }
+    }
+
     @Test("a filtered subscription moves past events it does not want", arguments: StoreKind.tested)
     func filteredSubscription(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in

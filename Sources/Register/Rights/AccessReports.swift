@@ -59,9 +59,9 @@ extension Registry {
         var found: [RecordedEvent] = []
         var position = LogPosition.start
         while true {
-            let page = try await store.read(tenant, after: position, through: nil, limit: 5_000, filter: .all)
+            let page = try await store.read(tenant, after: position, through: nil, limit: 5_000, filter: EventFilter(subject: subject))
             guard let last = page.last else { break }
-            found += page.filter { $0.subjects.contains(subject) }
+            found += page
             position = last.position
         }
         return found
