@@ -66,18 +66,20 @@ public struct Settlement: Sendable {
     /// Recorded now, or earlier (`alreadyFrozen`), or not at all (a preview).
     public var position: LogPosition?
     public var alreadyFrozen: Bool
+    /// The day it was frozen (nil for a preview).
+    public var frozenOn: LocalDate? = nil
 }
 
 extension Registry {
     /// The producers' months frozen so far, folded from the producer's stream.
-    func frozenSettlements(of producer: String, in tenant: TenantID) async throws -> (version: Int64, months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition)]) {
+    func frozenSettlements(of producer: String, in tenant: TenantID) async throws -> (version: Int64, months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition, frozenOn: LocalDate)]) {
         let events = try await store.readStream(RegisterStreams.settlements(producer), of: tenant)
         let keys = try await keyRing.openingKeys(for: Array(Set(events.flatMap(\.subjects))), in: tenant)
         let opener = PayloadOpener(keys: keys)
-        var months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition)] = [:]
+        var months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition, frozenOn: LocalDate)] = [:]
         for event in events where event.eventType == SettlementFrozen.eventType {
             let frozen = try opener.open(SettlementFrozen.self, from: event.payload)
-            months[frozen.month] = (frozen.lines.compactMap(\.value), frozen.totalCents, event.position)
+            months[frozen.month] = (frozen.lines.compactMap(\.value), frozen.totalCents, event.position, frozen.frozenOn)
         }
         return (events.last?.streamVersion ?? 0, months)
     }
@@ -126,7 +128,8 @@ extension Registry {
         for _ in 1...Self.attempts {
             let (version, frozen) = try await frozenSettlements(of: producer, in: tenant)
             if let done = frozen[month] {
-                return Settlement(producer: producer, month: month, lines: done.lines, totalCents: done.total, position: done.position, alreadyFrozen: true)
+                return Settlement(producer: producer, month: month, lines: done.lines, totalCents: done.total, position: done.position, alreadyFrozen: true,
+                                  frozenOn: done.frozenOn)
             }
             if commit, today < rules.cutOff(of: month) {
                 throw DomainError(.rule, "before-cut-off", "\(month) is frozen on its cut-off day, \(rules.cutOff(of: month)); until then it can only be previewed.")
@@ -192,7 +195,8 @@ extension Registry {
                 let result = try await store.append([ProposedEvent(stream: stream, eventType: SettlementFrozen.eventType, subjects: subjects,
                                                                    payload: try await keyRing.seal(frozenEvent, subjects: subjects, in: tenant))],
                                                     to: tenant, metadata: metadata, expecting: [stream: version == 0 ? .noStream : .exact(version)])
-                return Settlement(producer: producer, month: month, lines: lines, totalCents: total, position: result.positions[0], alreadyFrozen: false)
+                return Settlement(producer: producer, month: month, lines: lines, totalCents: total, position: result.positions[0], alreadyFrozen: false,
+                                  frozenOn: today)
             } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 continue  // frozen by another run meanwhile: return what it froze
             }

@@ -64,6 +64,8 @@ struct SettlementView: Encodable {
     /// `frozen` (recorded on or after the cut-off day) or `preview`.
     var state: String
     var cutOff: LocalDate
+    /// The day it was frozen (absent for a preview): the cut-off day, or later when it was settled late.
+    var frozenOn: LocalDate?
     var totalCents: Int
     var lines: [Line]
     var position: Int64?
@@ -95,6 +97,7 @@ struct SettlementView: Encodable {
         month = settlement.month
         state = settlement.position == nil ? "preview" : "frozen"
         self.cutOff = cutOff
+        frozenOn = settlement.frozenOn
         totalCents = settlement.totalCents
         position = settlement.position?.rawValue
         lines = settlement.lines.map {

@@ -67,6 +67,7 @@ struct VoucherAPITests {
             #expect(line["status"] as? String == "no-fee-decision" && line["valueCents"] as? Int == 105_000, "no fee family: held")
             let frozen = try await api.request(.post, settlement, token: officer, json: ["month": "2026-09"])
             #expect(frozen.status == .created && frozen.json["state"] as? String == "frozen")
+            #expect(frozen.json["frozenOn"] as? String == "2026-11-24" && preview.json["frozenOn"] == nil, "frozen today, after the cut-off of 10 October")
             #expect(try await api.request(.post, settlement, token: officer, json: ["month": "2026-09"]).status == .ok)
             #expect(try await api.request(.post, settlement, token: officer, json: ["month": "2026-11"]).problemCode == "before-cut-off")
         }
