@@ -94,8 +94,6 @@ public struct FeedReader: Sendable {
         // Each disclosed event as JSON where it is already at hand (nil: encode it with the record).
         var disclosedJSON: [Data?] = []
         var records: [PersonID: PersonRecord?] = [:]
-        // Events of restricted people this page passes over, recorded so that the lift releases them.
-        var heldBack: [PersonID: [HeldEvent]] = [:]
         let signature = feed.fields.map(\.rawValue).joined(separator: ",")
         // A page scans at most `scanBudget` positions: a partner whose events are rare gets an empty page and a `next`
         // further on, rather than a request that reads the whole log.
@@ -107,6 +105,9 @@ public struct FeedReader: Sendable {
         let recordsNeeded = feed.units != nil || feed.consentPurpose != nil || feed.shape == .careRelationships
         // Nothing of a person whose processing is restricted leaves (O21), older events included.
         let (restrictionsVersion, restricted) = try await registry.restrictionState(in: tenant)
+        // What this recipient's feed holds back for restricted people, and releases at their lifts (O21).
+        var holds = try await HoldBook.load(store: store, tenant: tenant, recipient: partner.recipient.id, restrictionsVersion: restrictionsVersion,
+                                            restricted: restricted, from: position, head: head)
 
         /// Delivers an event if the feed may carry it, reading the subject's record: the item and its disclosure.
         func deliver(_ event: RecordedEvent, subject: PersonID, cursor: FeedCursor) async throws {
@@ -156,14 +157,17 @@ public struct FeedReader: Sendable {
             for event in events {
                 if items.count >= limit { break scan }
                 if event.eventType == ProcessingRestrictionLifted.eventType {
+                    // Resuming inside this release: its items up to `within` were delivered.
+                    let resumed = event.position == cursor.position ? cursor.within : nil
                     if let person = event.subjects.first, restricted[person] != nil {
                         // Restricted again since: held on, to be released at the later lift.
-                        let held = try await heldEvents(of: person, releasedAt: event.position, recipient: partner.recipient.id, filter: filter, in: tenant)
-                        heldBack[person, default: []] += held.map { HeldEvent(position: $0.position.rawValue, hash: $0.hash.hex) }
+                        for held in try await heldEvents(of: person, releasedAt: event.position, holds: &holds, filter: filter, in: tenant)
+                        where resumed.map({ held.position > $0 }) ?? true {
+                            try await holds.hold(held, of: person, until: nil)
+                        }
                     } else if let person = event.subjects.first {
-                        // Resuming inside this release: its items up to `within` were delivered.
-                        var done = event.position == cursor.position ? cursor.within : nil
-                        for held in try await heldEvents(of: person, releasedAt: event.position, recipient: partner.recipient.id, filter: filter, in: tenant)
+                        var done = resumed
+                        for held in try await heldEvents(of: person, releasedAt: event.position, holds: &holds, filter: filter, in: tenant)
                         where done.map({ held.position > $0 }) ?? true {
                             if items.count >= limit {
                                 // The page is full inside the release: the next page goes on within it.
@@ -181,7 +185,13 @@ public struct FeedReader: Sendable {
                 position = event.position
                 guard let subject = Self.subject(of: event) else { continue }
                 if restricted[subject] != nil {
-                    heldBack[subject, default: []].append(HeldEvent(position: event.position.rawValue, hash: event.hash.hex))
+                    try await holds.hold(event, of: subject, until: nil)
+                    continue
+                }
+                if let lift = holds.waiting[subject], event.position < lift {
+                    // Earlier events of this person wait for the lift ahead: this one waits with them, so the release
+                    // there is complete and in log order.
+                    try await holds.hold(event, of: subject, until: lift)
                     continue
                 }
                 if let keys, !recordsNeeded, !Self.detailEvents.contains(event.eventType) {
@@ -213,13 +223,10 @@ public struct FeedReader: Sendable {
         }
         let after = next ?? FeedCursor(position)
         // What was held back is recorded with the page's disclosure, before the cursor moves past it.
-        let holds = try heldBack.sorted { $0.key.description < $1.key.description }.map { person, events in
-            ProposedEvent(stream: FeedItemsHeld.stream(recipient: partner.recipient.id, person: person), eventType: FeedItemsHeld.eventType, subjects: [person],
-                          payload: try JSONEncoder().encode(FeedItemsHeld(recipient: partner.recipient.id, person: person, events: events)))
-        }
+        let holdEvents = try holds.proposals()
         var expecting: [StreamRef: ExpectedVersion] = [RestrictionStreams.all: restrictionsVersion == 0 ? .noStream : .exact(restrictionsVersion)]
         guard !items.isEmpty else {
-            if !holds.isEmpty { _ = try await store.append(holds, to: tenant, metadata: metadata, expecting: expecting) }
+            if !holdEvents.isEmpty { _ = try await store.append(holdEvents, to: tenant, metadata: metadata, expecting: expecting) }
             return Page(items: [], next: after, disclosure: nil, itemsJSON: [], reachedHead: position >= head)
         }
         let subjects = Set(disclosed.map(\.subject)).map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
@@ -233,24 +240,15 @@ public struct FeedReader: Sendable {
                                      subjects: subjects, fields: fields, events: [])
         let events = try zip(disclosed, disclosedJSON).map { event, json in try json ?? Self.encoder.encode(event) }
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
-                                                           subjects: subjects, payload: try recorded.encoded(withEvents: events))] + holds,
+                                                           subjects: subjects, payload: try recorded.encoded(withEvents: events))] + holdEvents,
                                              to: tenant, metadata: metadata, expecting: expecting)
         return Page(items: items, next: after, disclosure: result.positions.first, itemsJSON: itemsJSON)
     }
 
-    /// The events of `person` that the recipient's feed held back during the restriction that the lift at `lift`
-    /// ended: the positions its pages recorded (`FeedItemsHeld`) between that restriction and the lift, each once,
-    /// in log order.
-    func heldEvents(of person: PersonID, releasedAt lift: LogPosition, recipient: String, filter: EventFilter, in tenant: TenantID) async throws -> [RecordedEvent] {
-        let restrictions = try await store.readStream(RestrictionStreams.all, of: tenant)
-        guard let restricted = restrictions.last(where: { $0.eventType == ProcessingRestricted.eventType && $0.subjects.first == person && $0.position < lift }) else {
-            return []
-        }
-        var positions = Set<Int64>()
-        for record in try await store.readStream(FeedItemsHeld.stream(recipient: recipient, person: person), of: tenant)
-        where record.position > restricted.position && record.position < lift {
-            positions.formUnion(try Self.decoder.decode(FeedItemsHeld.self, from: record.payload).events.map(\.position))
-        }
+    /// The events of `person` that the recipient's feed held back for the lift at `lift`, each once, in log order:
+    /// those its pages passed over during the restriction that the lift ended, and those held since to wait for it.
+    func heldEvents(of person: PersonID, releasedAt lift: LogPosition, holds: inout HoldBook, filter: EventFilter, in tenant: TenantID) async throws -> [RecordedEvent] {
+        let positions = try await holds.releasable(person, at: lift)
         // Read in runs of nearby positions rather than one by one.
         var held: [RecordedEvent] = []
         var remaining = positions.sorted()[...]

@@ -62,7 +62,7 @@ public struct FeeCalculation: Codable, Sendable, Hashable {
         public var afterCoefficient: Int
         /// Below the minimum fee, so nothing is charged.
         public var belowMinimum: Bool
-        /// The municipality's alterations in force, in the order applied; absent when none was.
+        /// The municipality's alterations that changed this fee, in the order applied; absent when none did.
         public var alterations: [AppliedAlteration]? = nil
         /// Euros a month.
         public var fee: Int
@@ -143,7 +143,8 @@ public enum FeeCalculator {
             for alteration in alterations {
                 let before = fee
                 fee = alteration.apply(to: fee)
-                applied.append(.init(decision: alteration.decision, before: before, after: fee))
+                // Only what changed a fee is part of it: a cap above the fee changes no decision.
+                if fee != before { applied.append(.init(decision: alteration.decision, before: before, after: fee)) }
             }
             fees.append(.init(child: child.child, order: index + 1, sharePercent: percent, share: euros(share), shareCapped: capped, rounded: rounded,
                               hoursPerWeek: child.hoursPerWeek, coefficientPercent: coefficient, afterCoefficient: after, belowMinimum: below,

@@ -43,6 +43,9 @@ public struct FeedItemsHeld: RegisterEvent {
     public var recipient: String
     public var person: PersonID
     public var events: [HeldEvent]
+    /// Held not because of a restriction in force but to wait for the lift at this position, where earlier events of
+    /// the person are released: so the release is complete and in log order. Nil: held by the restriction in force.
+    public var until: Int64?
 
     /// One stream per partner and person, so that a lift reads only that person's holds.
     public static func stream(recipient: String, person: PersonID) -> StreamRef { StreamRef(uncheckedType: "feed-held", id: "\(recipient).\(person)") }
@@ -167,5 +170,109 @@ extension Registry {
             }
         }
         throw DomainError(.conflict, "contended", "The restrictions changed repeatedly meanwhile; try again.")
+    }
+}
+
+/// One feed page's view of holds for its recipient: every person's restricted spans (read from `restrictions/all`
+/// once per page, and only in tenants that have had restrictions), the recipient's hold records (read per person
+/// when needed), and what the page holds back (nothing already held is recorded again, so a partner that repeats a
+/// cursor writes nothing new).
+struct HoldBook {
+    struct Span {
+        var restricted: LogPosition
+        var lifted: LogPosition?
+    }
+
+    struct Key: Hashable {
+        var person: PersonID
+        var until: Int64?
+    }
+
+    let store: any EventStore
+    let tenant: TenantID
+    let recipient: String
+    /// Per person, each restriction and its lift, in log order.
+    private(set) var spans: [PersonID: [Span]] = [:]
+    /// People whose events before a lift ahead of this page wait for it: the recipient held some of their earlier
+    /// events, which the lift releases.
+    private(set) var waiting: [PersonID: LogPosition] = [:]
+    private var records: [PersonID: [(position: LogPosition, held: FeedItemsHeld)]] = [:]
+    private var heldBack: [Key: [HeldEvent]] = [:]
+
+    static func load(store: any EventStore, tenant: TenantID, recipient: String, restrictionsVersion: Int64, restricted: [PersonID: Restriction],
+                     from start: LogPosition, head: LogPosition) async throws -> HoldBook {
+        var book = HoldBook(store: store, tenant: tenant, recipient: recipient)
+        guard restrictionsVersion > 0 else { return book }
+        for event in try await store.readStream(RestrictionStreams.all, of: tenant) {
+            guard let person = event.subjects.first else { continue }
+            switch event.eventType {
+            case ProcessingRestricted.eventType:
+                book.spans[person, default: []].append(Span(restricted: event.position, lifted: nil))
+            case ProcessingRestrictionLifted.eventType:
+                if let last = book.spans[person]?.indices.last, book.spans[person]![last].lifted == nil { book.spans[person]![last].lifted = event.position }
+            default:
+                break
+            }
+        }
+        for (person, spans) in book.spans where restricted[person] == nil {
+            for span in spans {
+                guard let lift = span.lifted, lift > start, lift <= head else { continue }
+                if try await !book.releasable(person, at: lift).isEmpty {
+                    book.waiting[person] = lift
+                    break
+                }
+            }
+        }
+        return book
+    }
+
+    private init(store: any EventStore, tenant: TenantID, recipient: String) {
+        self.store = store
+        self.tenant = tenant
+        self.recipient = recipient
+    }
+
+    /// The recipient's hold records of a person, read once per page.
+    private mutating func records(of person: PersonID) async throws -> [(position: LogPosition, held: FeedItemsHeld)] {
+        if let known = records[person] { return known }
+        let decoder = JSONDecoder()
+        let read = try await store.readStream(FeedItemsHeld.stream(recipient: recipient, person: person), of: tenant).map {
+            ($0.position, try decoder.decode(FeedItemsHeld.self, from: $0.payload))
+        }
+        records[person] = read
+        return read
+    }
+
+    /// The positions the lift at `lift` releases: held during the restriction it ended, or held to wait for it.
+    mutating func releasable(_ person: PersonID, at lift: LogPosition) async throws -> Set<Int64> {
+        guard let span = spans[person]?.first(where: { $0.lifted == lift }) else { return [] }
+        var positions = Set<Int64>()
+        for (position, held) in try await records(of: person)
+        where held.until == lift.rawValue || (held.until == nil && position > span.restricted && position < lift) {
+            positions.formUnion(held.events.map(\.position).filter { $0 < lift.rawValue })
+        }
+        // And what this page held to wait for it, before reaching it.
+        positions.formUnion((heldBack[Key(person: person, until: lift.rawValue)] ?? []).map(\.position))
+        return positions
+    }
+
+    /// Holds an event of a person: under the restriction in force (`until` nil), or to wait for the lift at `until`.
+    /// An event the recipient holds already in the same way is not held again.
+    mutating func hold(_ event: RecordedEvent, of person: PersonID, until: LogPosition?) async throws {
+        let key = Key(person: person, until: until?.rawValue)
+        let since = spans[person]?.last?.restricted ?? .start
+        let recorded = try await records(of: person).contains { position, held in
+            held.until == key.until && (key.until != nil || position > since) && held.events.contains { $0.position == event.position.rawValue }
+        }
+        guard !recorded, !(heldBack[key]?.contains { $0.position == event.position.rawValue } ?? false) else { return }
+        heldBack[key, default: []].append(HeldEvent(position: event.position.rawValue, hash: event.hash.hex))
+    }
+
+    /// The page's hold records, to append with its disclosure record.
+    func proposals() throws -> [ProposedEvent] {
+        try heldBack.sorted { ($0.key.person.description, $0.key.until ?? 0) < ($1.key.person.description, $1.key.until ?? 0) }.map { key, events in
+            ProposedEvent(stream: FeedItemsHeld.stream(recipient: recipient, person: key.person), eventType: FeedItemsHeld.eventType, subjects: [key.person],
+                          payload: try JSONEncoder().encode(FeedItemsHeld(recipient: recipient, person: key.person, events: events, until: key.until)))
+        }
     }
 }

@@ -107,4 +107,43 @@ struct RestrictionAPITests {
             try await api.registry.giveConsent("photo-permission", for: child, givenBy: guardian, in: api.tenant, by: api.metadata)
         }
     }
+
+    @Test("a partner behind the restriction gets the person's held and later events at the lift, complete and in log order", arguments: Backend.tested)
+    func lagging(backend: Backend) async throws {
+        try await APIFixture.with(backend) { api in
+            let (child, _) = try await api.placedChild(71)
+            let (other, _) = try await api.placedChild(72)
+            try await api.registry.changeDetails(of: child, PersonDetailsPatch(motherTongue: "sv"), source: .populationRegister, in: api.tenant, by: api.metadata)
+            let stream = try await api.storage.store.readStream(RegisterStreams.person(child), of: api.tenant)
+            let wanted = stream.filter { [PlacementMade.eventType, PersonDetailsChanged.eventType].contains($0.eventType) }.map { Int($0.position.rawValue) }
+            #expect(wanted.count == 2)
+            let varda = try await FeedAPITests.partnerToken(api, "varda")
+            let dpo = try await api.signIn("dpo")
+            let path = "/v1/tenants/\(api.tenant)/people/\(child)/restriction"
+            func page(after: String?) async throws -> (item: [String: Any]?, next: String?) {
+                let answer = try await api.request(.get, "/v1/tenants/\(api.tenant)/feeds/varda?limit=1" + (after.map { "&after=\($0)" } ?? ""), token: varda)
+                return ((answer.json["items"] as? [[String: Any]])?.first, answer.json["next"] as? String)
+            }
+            // The partner has the child's registration, then the restriction comes; it reads on, passing over the
+            // child's placement, up to the other child's registration — before the child's change of mother tongue.
+            var cursor: String?
+            while true {
+                let (item, next) = try await page(after: cursor)
+                cursor = next
+                if try #require(item)["subject"] as? String == child.description { break }
+            }
+            #expect(try await api.request(.post, path, token: dpo, json: ["grounds": "objection", "reason": "x"]).status == .created)
+            while true {
+                let (item, next) = try await page(after: cursor)
+                cursor = next
+                #expect(item?["subject"] as? String != child.description)
+                if try #require(item)["subject"] as? String == other.description { break }
+            }
+            #expect(try await api.request(.delete, path, token: dpo, json: ["reason": "y"]).status == .noContent)
+            // Read on: the change of mother tongue comes after the placement, both at the lift, once each.
+            let (rest, _) = try await Self.readOn(api, "varda", token: varda, after: cursor, limit: 1)
+            let positions = rest.filter { $0["subject"] as? String == child.description }.compactMap { $0["position"] as? Int }
+            #expect(positions == wanted, "\(positions) ≠ \(wanted)")
+        }
+    }
 }
