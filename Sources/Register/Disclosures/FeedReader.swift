@@ -54,10 +54,10 @@ public struct FeedReader: Sendable {
 
     /// The next page after `cursor`: at most `limit` items, scanning at most up to the head as it is now.
     ///
-    /// The page's disclosure record is appended expecting the restrictions and every person record it decided on
-    /// (consent, scope, non-disclosure) as they were read: a restriction, a withdrawn consent or an order recorded
-    /// meanwhile makes the append fail, and the page is made again on what is now in force, so nothing leaves on a
-    /// decision that no longer holds.
+    /// The page's disclosure record is appended expecting the restrictions as they were read, and the person record
+    /// of each person whose consent the feed depends on or whose protected fields it carries: a restriction, a
+    /// withdrawn consent or an order recorded meanwhile makes the append fail, and the page is made again on what is
+    /// now in force, so nothing leaves on a decision that no longer holds.
     public func page(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
         for attempt in 1... {
             do {
@@ -231,7 +231,11 @@ public struct FeedReader: Sendable {
         }
         let subjects = Set(disclosed.map(\.subject)).map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
         for subject in subjects {
-            if case let record?? = records[subject] { expecting[RegisterStreams.person(subject)] = .exact(record.version) }
+            // Only where a change meanwhile could make the hand-over unlawful — a consent the feed depends on, or
+            // protected fields (an order placed meanwhile) — so busy people's other changes do not redo pages.
+            guard case let record?? = records[subject] else { continue }
+            let carriesProtected = disclosed.contains { $0.subject == subject && $0.fields.contains(where: FeedField.protected.contains) }
+            if feed.consentPurpose != nil || carriesProtected { expecting[RegisterStreams.person(subject)] = .exact(record.version) }
         }
         let leftFields = Set(disclosed.flatMap(\.fields))
         let fields = feed.fields.filter(leftFields.contains)
