@@ -52,6 +52,7 @@ struct VoucherCommands: AsyncParsableCommand {
                     print("\(tenant) \(month): cut-off \(rules.cutOff(of: month))\(commit ? "" : " (preview: nothing recorded)")")
                     for unit in producer.map({ [$0] }) ?? producers {
                         let settlement = try await registry.settleVouchers(producer: unit, month: month, rules: rules, feeRules: tenantConfiguration.fees,
+                                                                           payee: tenantConfiguration.units.first { $0.code == unit }?.operatedBy,
                                                                            commit: commit, in: tenant, by: metadata)
                         let state = settlement.alreadyFrozen ? "frozen earlier" : settlement.position != nil ? "frozen now" : "preview"
                         let held = Dictionary(grouping: settlement.lines.filter { $0.status != .payable }, by: \.status).mapValues(\.count)
@@ -60,8 +61,9 @@ struct VoucherCommands: AsyncParsableCommand {
                         if let output {
                             let export = try await registry.exportSettlement(producer: unit, month: month, configuration: tenantConfiguration, in: tenant, by: metadata)
                             let file = URL(fileURLWithPath: output).appendingPathComponent("\(unit)-\(month).csv")
-                            try writePrivate(InvoiceDocuments.settlementCSV(producer: unit, operatedBy: tenantConfiguration.units.first { $0.code == unit }?.operatedBy, month: month, rows: export.rows), to: file)
-                            print("    written to \(file.path); recorded as a disclosure at position \(export.disclosure)")
+                            try writePrivate(InvoiceDocuments.settlementCSV(producer: unit, payee: export.payee, month: month, rows: export.rows), to: file)
+                            print("    written to \(file.path); recorded as a disclosure at position \(export.disclosure)"
+                                  + (export.heldBack > 0 ? "; \(export.heldBack) lines of restricted children held back" : ""))
                         }
                     }
                 }

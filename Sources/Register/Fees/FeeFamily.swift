@@ -141,31 +141,39 @@ extension Registry {
     @discardableResult
     public func createFeeFamily(adults: [PersonID], children: [PersonID], validFrom: LocalDate, source: DataSource,
                                 id: UUID = UUID(), in tenant: TenantID, by metadata: EventMetadata) async throws -> (id: UUID, number: Int64) {
-        try await checkMembers(adults: adults, children: children, in: tenant)
-        let composed = FeeFamilyComposed(validFrom: validFrom, validUntil: nil, adults: adults, children: children, source: source)
-        do {
-            let result = try await store.append([ProposedEvent(stream: RegisterStreams.feeFamily(id), eventType: FeeFamilyComposed.eventType,
-                                                               subjects: adults + children, payload: try JSONEncoder().encode(composed))],
-                                                to: tenant, metadata: metadata, expecting: [RegisterStreams.feeFamily(id): .noStream])
-            return (id, result.positions[0].rawValue)
-        } catch let error as EventLogError where error.code == .wrongExpectedVersion {
-            throw DomainError(.conflict, "family-exists", "A fee family with this id exists already.", field: "id")
+        for _ in 1...Self.attempts {
+            let restrictions = try await checkMembers(adults: adults, children: children, in: tenant)
+            let composed = FeeFamilyComposed(validFrom: validFrom, validUntil: nil, adults: adults, children: children, source: source)
+            do {
+                let result = try await store.append([ProposedEvent(stream: RegisterStreams.feeFamily(id), eventType: FeeFamilyComposed.eventType,
+                                                                   subjects: adults + children, payload: try JSONEncoder().encode(composed))],
+                                                    to: tenant, metadata: metadata,
+                                                    expecting: [RegisterStreams.feeFamily(id): .noStream, RestrictionStreams.all: restrictions])
+                return (id, result.positions[0].rawValue)
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
+                if try await !store.readStream(RegisterStreams.feeFamily(id), of: tenant, afterVersion: 0, limit: 1).isEmpty {
+                    throw DomainError(.conflict, "family-exists", "A fee family with this id exists already.", field: "id")
+                }
+                continue  // a restriction was recorded meanwhile: check the members again
+            }
         }
+        throw Self.contendedFamily()
     }
 
     /// Records who forms the family from `validFrom` on (until `validUntil`, when given).
     public func composeFeeFamily(_ id: UUID, adults: [PersonID], children: [PersonID], validFrom: LocalDate, validUntil: LocalDate?,
                                  source: DataSource, in tenant: TenantID, by metadata: EventMetadata) async throws {
         if let validUntil, validUntil < validFrom { throw DomainError.invalid("validUntil", "validUntil is on or after validFrom") }
-        try await checkMembers(adults: adults, children: children, in: tenant)
         for _ in 1...Self.attempts {
+            let restrictions = try await checkMembers(adults: adults, children: children, in: tenant)
             let family = try await feeFamily(id, in: tenant)
             let composed = FeeFamilyComposed(validFrom: validFrom, validUntil: validUntil, adults: adults, children: children,
                                              source: source)
             do {
                 _ = try await store.append([ProposedEvent(stream: RegisterStreams.feeFamily(id), eventType: FeeFamilyComposed.eventType,
                                                           subjects: adults + children, payload: try JSONEncoder().encode(composed))],
-                                           to: tenant, metadata: metadata, expecting: [RegisterStreams.feeFamily(id): .exact(family.version)])
+                                           to: tenant, metadata: metadata,
+                                           expecting: [RegisterStreams.feeFamily(id): .exact(family.version), RestrictionStreams.all: restrictions])
                 return
             } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 continue
@@ -189,29 +197,33 @@ extension Registry {
         }
     }
 
-    private func checkMembers(adults: [PersonID], children: [PersonID], in tenant: TenantID) async throws {
+    /// - Returns: what the family's append expects of the restrictions, as the first member's check read them.
+    private func checkMembers(adults: [PersonID], children: [PersonID], in tenant: TenantID) async throws -> ExpectedVersion {
         guard (1...2).contains(adults.count) else { throw DomainError.invalid("adults", "a fee family has one or two adults") }
         guard !children.isEmpty, children.count <= 20 else { throw DomainError.invalid("children", "a fee family has 1 to 20 children") }
         guard Set(adults + children).count == adults.count + children.count else { throw DomainError.invalid("children", "each member is named once") }
+        var restrictions: ExpectedVersion?
         for (index, adult) in adults.enumerated() {
-            let record = try await member(adult, field: "adults[\(index)]", in: tenant)
+            let (record, checked) = try await member(adult, field: "adults[\(index)]", in: tenant)
+            restrictions = restrictions ?? checked
             if record.kind == .child { throw DomainError(.rule, "not-an-adult", "A child is not an adult of a fee family.", field: "adults[\(index)]") }
         }
         for (index, child) in children.enumerated() {
-            let record = try await member(child, field: "children[\(index)]", in: tenant)
+            let (record, checked) = try await member(child, field: "children[\(index)]", in: tenant)
+            restrictions = restrictions ?? checked
             if record.kind != .child { throw DomainError(.rule, "not-a-child", "Only children are a fee family's children.", field: "children[\(index)]") }
         }
+        return restrictions ?? .any
     }
 
     /// A member named in a request: a person of the tenant, neither erased nor under a restriction of processing.
-    private func member(_ id: PersonID, field: String, in tenant: TenantID) async throws -> PersonRecord {
+    private func member(_ id: PersonID, field: String, in tenant: TenantID) async throws -> (PersonRecord, ExpectedVersion) {
         let record: PersonRecord
         do { record = try await personStructure(id, in: tenant) } catch let error as DomainError where error.kind == .notFound {
             throw DomainError(.invalid, "unknown-person", "No such person in this register.", field: field)
         }
         if record.isErased { throw DomainError(.rule, "erased", "This person's data has been erased; nothing new can be recorded.", field: field) }
-        try await refuseRestricted(id, in: tenant)
-        return record
+        return (record, try await refuseRestricted(id, in: tenant))
     }
 
     static func contendedFamily() -> DomainError {

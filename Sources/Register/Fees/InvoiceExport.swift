@@ -55,7 +55,7 @@ extension Registry {
             throw DomainError(.rule, "no-export-recipient", "The tenant file names no recipient for invoice exports (fees.invoicing.exportRecipient).")
         }
         let entitled = recipient.feed?.protectedData == true
-        let restrictions = try await restrictions(in: tenant)
+        let (restrictionsVersion, restrictions) = try await restrictionState(in: tenant)
         var invoices: [ExportedInvoice] = []
         var disclosed: [DisclosedEvent] = []
         var subjects = Set<PersonID>()
@@ -132,7 +132,9 @@ extension Registry {
                                               payload: try JSONEncoder().encode(record)))
             }
             // All the records of one export or none: the export is handed over only once it is recorded.
-            positions = try await store.append(proposed, to: tenant, metadata: metadata).positions
+            // Expecting the restrictions it held back by: one recorded meanwhile fails the export (`contended`), to run again.
+            positions = try await store.append(proposed, to: tenant, metadata: metadata,
+                                               expecting: [RestrictionStreams.all: restrictionsVersion == 0 ? .noStream : .exact(restrictionsVersion)]).positions
         }
         return InvoiceExportResult(month: month, invoices: invoices.sorted { $0.number < $1.number }, disclosures: positions, heldBack: heldBack)
     }

@@ -51,6 +51,8 @@ public struct SettlementFrozen: RegisterEvent {
     public var frozenOn: LocalDate
     public var lines: [Personal<SettlementLine>]
     public var totalCents: Int
+    /// Who is paid: the unit's operator as the tenant file named it when the month was frozen.
+    public var payee: UnitOperator?
 }
 
 extension RegisterStreams {
@@ -68,18 +70,20 @@ public struct Settlement: Sendable {
     public var alreadyFrozen: Bool
     /// The day it was frozen (nil for a preview).
     public var frozenOn: LocalDate? = nil
+    /// Who is paid: as frozen, or (a preview) as the tenant file names the unit's operator now.
+    public var payee: UnitOperator? = nil
 }
 
 extension Registry {
     /// The producers' months frozen so far, folded from the producer's stream.
-    func frozenSettlements(of producer: String, in tenant: TenantID) async throws -> (version: Int64, months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition, frozenOn: LocalDate)]) {
+    func frozenSettlements(of producer: String, in tenant: TenantID) async throws -> (version: Int64, months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition, frozenOn: LocalDate, payee: UnitOperator?)]) {
         let events = try await store.readStream(RegisterStreams.settlements(producer), of: tenant)
         let keys = try await keyRing.openingKeys(for: Array(Set(events.flatMap(\.subjects))), in: tenant)
         let opener = PayloadOpener(keys: keys)
-        var months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition, frozenOn: LocalDate)] = [:]
+        var months: [BillingMonth: (lines: [SettlementLine], total: Int, position: LogPosition, frozenOn: LocalDate, payee: UnitOperator?)] = [:]
         for event in events where event.eventType == SettlementFrozen.eventType {
             let frozen = try opener.open(SettlementFrozen.self, from: event.payload)
-            months[frozen.month] = (frozen.lines.compactMap(\.value), frozen.totalCents, event.position, frozen.frozenOn)
+            months[frozen.month] = (frozen.lines.compactMap(\.value), frozen.totalCents, event.position, frozen.frozenOn, frozen.payee)
         }
         return (events.last?.streamVersion ?? 0, months)
     }
@@ -122,19 +126,20 @@ extension Registry {
 
     /// Settles a producer's month: computes each child's line and corrections for earlier frozen months. With `commit`
     /// (allowed from the cut-off day on), freezes it; a month frozen already is returned as it was.
-    public func settleVouchers(producer: String, month: BillingMonth, rules: VoucherRules, feeRules: FeeRules?, commit: Bool,
+    /// - Parameter payee: the unit's operator as the tenant file names it now, recorded with a month frozen now.
+    public func settleVouchers(producer: String, month: BillingMonth, rules: VoucherRules, feeRules: FeeRules?, payee: UnitOperator? = nil, commit: Bool,
                                in tenant: TenantID, by metadata: EventMetadata) async throws -> Settlement {
         let today = LocalDate.today(at: now())
         for _ in 1...Self.attempts {
             let (version, frozen) = try await frozenSettlements(of: producer, in: tenant)
             if let done = frozen[month] {
                 return Settlement(producer: producer, month: month, lines: done.lines, totalCents: done.total, position: done.position, alreadyFrozen: true,
-                                  frozenOn: done.frozenOn)
+                                  frozenOn: done.frozenOn, payee: done.payee)
             }
             if commit, today < rules.cutOff(of: month) {
                 throw DomainError(.rule, "before-cut-off", "\(month) is frozen on its cut-off day, \(rules.cutOff(of: month)); until then it can only be previewed.")
             }
-            let restrictions = try await restrictions(in: tenant)
+            let (restrictionsVersion, restrictions) = try await restrictionState(in: tenant)
             let families = try await feeFamiliesByChild(in: tenant)
             var paid: [UUID: [BillingMonth: Int]] = [:]
             for (_, entry) in frozen { for line in entry.lines { paid[line.voucher, default: [:]][line.period, default: 0] += line.amountCents } }
@@ -187,16 +192,21 @@ extension Registry {
             }
             lines.sort { ($0.period, $0.child.description) < ($1.period, $1.child.description) }
             let total = lines.reduce(0) { $0 + $1.amountCents }
-            guard commit else { return Settlement(producer: producer, month: month, lines: lines, totalCents: total, position: nil, alreadyFrozen: false) }
+            guard commit else {
+                return Settlement(producer: producer, month: month, lines: lines, totalCents: total, position: nil, alreadyFrozen: false, payee: payee)
+            }
             let subjects = Array(Set(lines.map(\.child))).sorted { $0.description < $1.description }
-            let frozenEvent = SettlementFrozen(producer: producer, month: month, frozenOn: today, lines: lines.map { .clear($0, subject: $0.child) }, totalCents: total)
+            let frozenEvent = SettlementFrozen(producer: producer, month: month, frozenOn: today, lines: lines.map { .clear($0, subject: $0.child) }, totalCents: total,
+                                               payee: payee)
             let stream = RegisterStreams.settlements(producer)
             do {
                 let result = try await store.append([ProposedEvent(stream: stream, eventType: SettlementFrozen.eventType, subjects: subjects,
                                                                    payload: try await keyRing.seal(frozenEvent, subjects: subjects, in: tenant))],
-                                                    to: tenant, metadata: metadata, expecting: [stream: version == 0 ? .noStream : .exact(version)])
+                                                    to: tenant, metadata: metadata,
+                                                    expecting: [stream: version == 0 ? .noStream : .exact(version),
+                                                                RestrictionStreams.all: restrictionsVersion == 0 ? .noStream : .exact(restrictionsVersion)])
                 return Settlement(producer: producer, month: month, lines: lines, totalCents: total, position: result.positions[0], alreadyFrozen: false,
-                                  frozenOn: today)
+                                  frozenOn: today, payee: payee)
             } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 continue  // frozen by another run meanwhile: return what it froze
             }

@@ -58,7 +58,7 @@ struct ProducerChildView: Encodable {
 
 struct SettlementView: Encodable {
     var producer: String
-    /// Who runs the producer's unit and is paid (`operatedBy` in the tenant file), when the file names it.
+    /// Who is paid (`operatedBy` in the tenant file): as frozen with the month, or for a preview as the file says now.
     var operatedBy: Operator?
     var month: BillingMonth
     /// `frozen` (recorded on or after the cut-off day) or `preview`.
@@ -91,9 +91,9 @@ struct SettlementView: Encodable {
         var amountCents: Int
     }
 
-    init(_ settlement: Settlement, cutOff: LocalDate, operatedBy: UnitOperator?) {
+    init(_ settlement: Settlement, cutOff: LocalDate) {
         producer = settlement.producer
-        self.operatedBy = operatedBy.map { Operator(name: $0.name, businessID: $0.businessID.value, tenant: $0.tenant?.rawValue) }
+        operatedBy = settlement.payee.map { Operator(name: $0.name, businessID: $0.businessID.value, tenant: $0.tenant?.rawValue) }
         month = settlement.month
         state = settlement.position == nil ? "preview" : "frozen"
         self.cutOff = cutOff
@@ -185,10 +185,11 @@ extension RegisterAPI {
             try caller.grants.requireTenantWide(.vouchersRead)
             let (unit, rules) = try voucherProducer(caller, context)
             let month = try monthParameter(request)
-            let settlement = try await registry.settleVouchers(producer: unit, month: month, rules: rules, feeRules: caller.grants.configuration.fees, commit: false,
+            let settlement = try await registry.settleVouchers(producer: unit, month: month, rules: rules, feeRules: caller.grants.configuration.fees,
+                                                               payee: caller.grants.configuration.units.first { $0.code == unit }?.operatedBy, commit: false,
                                                                in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, Set(settlement.lines.map(\.child)).map { ($0, .view, "settlements/\(unit)/\(month)") })
-            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: month), operatedBy: caller.grants.configuration.units.first { $0.code == unit }?.operatedBy))
+            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: month)))
         }
 
         tenant.post("settlements/:unit") { request, context in
@@ -197,9 +198,10 @@ extension RegisterAPI {
             let (unit, rules) = try voucherProducer(caller, context)
             let body = try await decodeBody(SettleBody.self, from: request, context: context)
             let settlement = try await registry.settleVouchers(producer: unit, month: body.month, rules: rules, feeRules: caller.grants.configuration.fees,
+                                                               payee: caller.grants.configuration.units.first { $0.code == unit }?.operatedBy,
                                                                commit: true, in: caller.tenant, by: caller.metadata)
             try await recordAccess(caller, Set(settlement.lines.map(\.child)).map { ($0, .change, "settlements/\(unit)/\(body.month)") })
-            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: body.month), operatedBy: caller.grants.configuration.units.first { $0.code == unit }?.operatedBy), status: settlement.alreadyFrozen ? .ok : .created)
+            return try Response.json(SettlementView(settlement, cutOff: rules.cutOff(of: body.month)), status: settlement.alreadyFrozen ? .ok : .created)
         }
     }
 

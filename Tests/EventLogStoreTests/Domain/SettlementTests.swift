@@ -72,8 +72,10 @@ struct SettlementTests {
             // The producer corrects August after it was frozen: the correction flows into September.
             try await registry.recordVoucherService(voucher, of: child, month: Self.month("2026-08"), careDays: 11, in: tenant, by: Self.metadata)
             try await registry.recordVoucherService(voucher, of: child, month: Self.month("2026-09"), careDays: 22, in: tenant, by: Self.metadata)
+            let payee = configuration.units.first { $0.code == Self.producer }?.operatedBy
             let september = try await registry.settleVouchers(producer: Self.producer, month: Self.month("2026-09"), rules: rules, feeRules: configuration.fees,
-                                                              commit: true, in: tenant, by: Self.metadata)
+                                                              payee: payee, commit: true, in: tenant, by: Self.metadata)
+            #expect(september.payee?.businessID.value == "0000000-0")
             let correction = try #require(september.lines.first { $0.child == child && $0.period == Self.month("2026-08") })
             #expect(correction.dueCents == (71_500 * 11 * 2 + 21) / 42 && correction.paidBeforeCents == 71_500)
             #expect(correction.amountCents == correction.dueCents - 71_500)
@@ -95,17 +97,25 @@ struct SettlementTests {
             // The frozen month's material for the producer: CSV, recorded as a disclosure to the producers.
             let export = try await registry.exportSettlement(producer: Self.producer, month: Self.month("2026-09"), configuration: configuration, in: tenant,
                                                              by: Self.metadata)
-            let operatedBy = try #require(configuration.units.first { $0.code == Self.producer }?.operatedBy)
-            let csv = String(decoding: InvoiceDocuments.settlementCSV(producer: Self.producer, operatedBy: operatedBy, month: Self.month("2026-09"), rows: export.rows),
+            let csv = String(decoding: InvoiceDocuments.settlementCSV(producer: Self.producer, payee: export.payee, month: Self.month("2026-09"), rows: export.rows),
                              as: UTF8.self)
-            #expect(csv.hasPrefix("producer;producer_business_id;") && csv.contains("\r\n\(Self.producer);0000000-0;2026-09;"), "the producer is paid to its business id")
-            #expect(csv.contains("Seteli Lapsi;2023-06-15;") && csv.contains(";715,00\r\n"), "comma decimals, a row per child and month")
+            #expect(csv.hasPrefix("producer;month;") && csv.contains(";payee_business_id\r\n") && csv.contains(";0000000-0\r\n"),
+                    "the producer is paid to the business id frozen with the month")
+            #expect(csv.contains("Seteli Lapsi;2023-06-15;") && csv.contains(";715,00;0000000-0\r\n"), "comma decimals, a row per child and month")
             #expect(export.rows.count == 3 && export.total == september.totalCents, "August's correction, September, and the held line of the other child")
             #expect(csv.contains("Toinen Lapsi;2021-02-02;") && csv.contains(";no-fee-decision;"))
             let records = try await fixture.log.store.readStream(DisclosureStreams.recipient("voucher-producers"), of: tenant)
             let disclosure = try JSONDecoder().decode(DataDisclosed.self, from: try #require(records.last).payload)
             #expect(disclosure.channel == "settlement" && Set(disclosure.subjects) == [child, other])
             #expect(disclosure.events.contains { $0.eventType == SettlementFrozen.eventType && $0.fields == [.settlement] })
+            // A child restricted since the freeze: their lines are held back from the material, and not disclosed.
+            try await registry.restrict(other, grounds: .objection, reason: "Vastustaa", in: tenant, by: Self.metadata)
+            let later = try await registry.exportSettlement(producer: Self.producer, month: Self.month("2026-09"), configuration: configuration, in: tenant,
+                                                            by: Self.metadata)
+            #expect(later.heldBack == 1 && later.rows.count == 2 && !later.rows.contains { $0.line.child == other })
+            let laterRecord = try JSONDecoder().decode(DataDisclosed.self, from: try #require(try await fixture.log.store.readStream(
+                DisclosureStreams.recipient("voucher-producers"), of: tenant).last).payload)
+            #expect(!laterRecord.subjects.contains(other) && !laterRecord.events.contains { $0.subject == other })
             let notYet = await #expect(throws: DomainError.self) {
                 try await registry.exportSettlement(producer: Self.producer, month: Self.month("2026-10"), configuration: configuration, in: tenant, by: Self.metadata)
             }
