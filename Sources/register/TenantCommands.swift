@@ -59,12 +59,22 @@ struct TenantCommands: AsyncParsableCommand {
             try await reportingFailures {
                 try await RegisterStorage.with(configuration, logger: logger) { storage in
                     let configurations = TenantConfigurations(store: storage.store)
-                    // A unit's operator that is a tenant must be one here (applied before, or in this batch).
-                    let named = Set(loaded.flatMap { $0.1.units.compactMap { $0.operatedBy?.tenant } }).subtracting(loaded.map(\.1.id))
+                    // A unit's operator that is a tenant must be one here (applied before, or in this batch), and stays
+                    // consistent when the operator's own file is applied again.
                     var known: [TenantID: TenantConfiguration] = [:]
-                    for tenant in named { known[tenant] = try await configurations.current(tenant).configuration }
+                    for tenant in try await storage.store.tenants() where !loaded.contains(where: { $0.1.id == tenant }) {
+                        known[tenant] = try await configurations.current(tenant).configuration
+                    }
                     do { try TenantFile.checkOperators(loaded.map { (URL(fileURLWithPath: $0.0), $0.1) }, known: known) } catch {
                         throw CommandFailure("\(error)")
+                    }
+                    var all = known
+                    for (_, tenant) in loaded { all[tenant.id] = tenant }
+                    for (id, applied) in known {
+                        let issues = applied.operatorIssues(known: all).filter { _ in applied.units.contains { unit in loaded.contains { $0.1.id == unit.operatedBy?.tenant } } }
+                        if let issue = issues.first {
+                            throw CommandFailure("\(id), as applied, names a tenant of these files as a unit's operator, and would no longer agree: \(issue)")
+                        }
                     }
                     for (file, tenant) in loaded {
                         let changes = try await configurations.apply(tenant, file: URL(fileURLWithPath: file).lastPathComponent,

@@ -150,6 +150,14 @@ struct CommandLineTests {
             #expect(unknown.status != 0 && unknown.errors.contains("esimerkkila.yaml:") && unknown.errors.contains("no tenant poco-sipoo is known here"), "\(unknown.errors)")
             let known = try RegisterBinary.run(["tenant", "apply", operated.path, "--actor", "op-1"] + database, in: directory)
             #expect(known.status == 0 && known.output.contains("esimerkkila: applied"), "\(known.errors)")
+            // Poco's own file applied again with another business id would leave Esimerkkilä's link wrong: refused.
+            let changed = directory.appendingPathComponent("changed")
+            try FileManager.default.createDirectory(at: changed, withIntermediateDirectories: true)
+            let pocoChanged = changed.appendingPathComponent("poco-sipoo.yaml")
+            try String(contentsOfFile: poco, encoding: .utf8).replacingOccurrences(of: "businessID: \"0000000-0\"", with: "businessID: \"1234567-1\"")
+                .write(to: pocoChanged, atomically: true, encoding: .utf8)
+            let broken = try RegisterBinary.run(["tenant", "apply", pocoChanged.path, "--actor", "op-1"] + database, in: directory)
+            #expect(broken.status != 0 && broken.errors.contains("esimerkkila") && broken.errors.contains("1234567-1"), "\(broken.errors)")
         }
     }
 
