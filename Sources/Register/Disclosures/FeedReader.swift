@@ -188,7 +188,7 @@ public struct FeedReader: Sendable {
                     try await holds.hold(event, of: subject, until: nil)
                     continue
                 }
-                if let lift = holds.waiting[subject], event.position < lift {
+                if let lift = try await holds.waitingLift(of: subject, at: event.position) {
                     // Earlier events of this person wait for the lift ahead: this one waits with them, so the release
                     // there is complete and in log order.
                     try await holds.hold(event, of: subject, until: lift)

@@ -193,15 +193,17 @@ struct HoldBook {
     let recipient: String
     /// Per person, each restriction and its lift, in log order.
     private(set) var spans: [PersonID: [Span]] = [:]
-    /// People whose events before a lift ahead of this page wait for it: the recipient held some of their earlier
-    /// events, which the lift releases.
-    private(set) var waiting: [PersonID: LogPosition] = [:]
+    /// Where this page starts and the head it scans up to.
+    private let start: LogPosition
+    private let head: LogPosition
+    /// Per person met in this page, the lifts ahead of it that release something of theirs to this recipient.
+    private var liftsAhead: [PersonID: [LogPosition]] = [:]
     private var records: [PersonID: [(position: LogPosition, held: FeedItemsHeld)]] = [:]
     private var heldBack: [Key: [HeldEvent]] = [:]
 
     static func load(store: any EventStore, tenant: TenantID, recipient: String, restrictionsVersion: Int64, restricted: [PersonID: Restriction],
                      from start: LogPosition, head: LogPosition) async throws -> HoldBook {
-        var book = HoldBook(store: store, tenant: tenant, recipient: recipient)
+        var book = HoldBook(store: store, tenant: tenant, recipient: recipient, start: start, head: head)
         guard restrictionsVersion > 0 else { return book }
         for event in try await store.readStream(RestrictionStreams.all, of: tenant) {
             guard let person = event.subjects.first else { continue }
@@ -214,22 +216,30 @@ struct HoldBook {
                 break
             }
         }
-        for (person, spans) in book.spans where restricted[person] == nil {
-            for span in spans {
-                guard let lift = span.lifted, lift > start, lift <= head else { continue }
-                if try await !book.releasable(person, at: lift).isEmpty {
-                    book.waiting[person] = lift
-                    break
-                }
-            }
-        }
         return book
     }
 
-    private init(store: any EventStore, tenant: TenantID, recipient: String) {
+    private init(store: any EventStore, tenant: TenantID, recipient: String, start: LogPosition, head: LogPosition) {
         self.store = store
         self.tenant = tenant
         self.recipient = recipient
+        self.start = start
+        self.head = head
+    }
+
+    /// The lift ahead that an event of `person` at `position` waits for: one this page has not reached that releases
+    /// earlier events of the person to this recipient. Looked up only for people ever restricted, once per page.
+    mutating func waitingLift(of person: PersonID, at position: LogPosition) async throws -> LogPosition? {
+        guard let spans = spans[person] else { return nil }
+        if liftsAhead[person] == nil {
+            var lifts: [LogPosition] = []
+            for span in spans {
+                guard let lift = span.lifted, lift > start, lift <= head else { continue }
+                if try await !releasable(person, at: lift).isEmpty { lifts.append(lift) }
+            }
+            liftsAhead[person] = lifts
+        }
+        return liftsAhead[person]?.first { $0 > position }
     }
 
     /// The recipient's hold records of a person, read once per page.
