@@ -66,14 +66,15 @@ public struct ManualDisclosure: Sendable {
     /// The record is appended expecting the restrictions and each subject's record as the decision read them: a
     /// restriction, a consent withdrawn or an order placed meanwhile makes the hand-over be decided again.
     public func record(_ request: Request, configuration: TenantConfiguration, in tenant: TenantID, by metadata: EventMetadata) async throws -> Outcome {
-        for attempt in 1... {
+        for _ in 1..<FeedReader.attempts {
             do {
                 return try await decide(request, configuration: configuration, in: tenant, by: metadata)
-            } catch let error as EventLogError where error.code == .wrongExpectedVersion && attempt < FeedReader.attempts {
+            } catch let error as EventLogError where error.code == .wrongExpectedVersion {
                 continue
             }
         }
-        fatalError("unreachable")
+        // The last attempt: its error, if any, is the caller's.
+        return try await decide(request, configuration: configuration, in: tenant, by: metadata)
     }
 
     func decide(_ request: Request, configuration: TenantConfiguration, in tenant: TenantID, by metadata: EventMetadata) async throws -> Outcome {
