@@ -162,14 +162,30 @@ extension AppendPlanning {
                                 existing: () async throws -> [UUID: ExistingEvent]) async throws -> AppendAttempt {
         do {
             return .written(try await transaction())
-        } catch is DuplicateEventID {
-            guard let retry = try resolveRetry(events, existing: try await existing()) else {
-                throw EventLogError(.storageFailure, "an event id collided but cannot be found again")
-            }
-            return .retried(retry)
-        } catch let error as EventLogError where error.code == .wrongExpectedVersion {
-            if let retry = try resolveRetry(events, existing: try await existing()) { return .retried(retry) }
-            throw error
+        } catch where mayBeRetry(error) {
+            return try retried(events, after: error, existing: try await existing())
         }
+    }
+
+    /// `attempt` for a store that runs it on a thread of its own (the SQLite writer).
+    package static func attempt(_ events: [ProposedEvent], _ transaction: () throws -> AppendOutcome,
+                                existing: () throws -> [UUID: ExistingEvent]) throws -> AppendAttempt {
+        do {
+            return .written(try transaction())
+        } catch where mayBeRetry(error) {
+            return try retried(events, after: error, existing: try existing())
+        }
+    }
+
+    /// Whether a failed transaction may have been the retry of a batch already written.
+    private static func mayBeRetry(_ error: any Error) -> Bool {
+        error is DuplicateEventID || (error as? EventLogError)?.code == .wrongExpectedVersion
+    }
+
+    /// The original result of a retried batch, found among the `existing` events; else the transaction's `error`.
+    private static func retried(_ events: [ProposedEvent], after error: any Error, existing: [UUID: ExistingEvent]) throws -> AppendAttempt {
+        if let retry = try resolveRetry(events, existing: existing) { return .retried(retry) }
+        if error is DuplicateEventID { throw EventLogError(.storageFailure, "an event id collided but cannot be found again") }
+        throw error
     }
 }

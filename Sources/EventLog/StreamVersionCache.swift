@@ -42,19 +42,19 @@ package final class StreamVersionCache: Sendable {
     package func record(_ versions: [StreamRef: Int64], in tenant: TenantID, from base: LogHead, to head: LogHead) {
         let limit = maximumStreamsPerTenant
         entries.withLock { entries in
-            switch entries[tenant] {
-            case nil:
+            // Taken out of the table while it changes: a copy left behind would make the merge copy every version.
+            guard var entry = entries.removeValue(forKey: tenant) else {
                 entries[tenant] = Entry(head: head, versions: versions)
-            case var entry? where entry.head.position == base.position && entry.head.hash == base.hash:
+                return
+            }
+            if entry.head.position == base.position && entry.head.hash == base.hash {
                 if entry.versions.count + versions.count > limit { entry.versions.removeAll(keepingCapacity: true) }
                 entry.versions.merge(versions) { _, new in new }
                 entry.head = head
                 entries[tenant] = entry
-            case let entry? where entry.head.position > head.position:
+            } else if entry.head.position > head.position {
                 // A later append of this process got here first; its entry is newer and still exact.
-                _ = entry
-            default:
-                entries[tenant] = nil
+                entries[tenant] = entry
             }
         }
     }

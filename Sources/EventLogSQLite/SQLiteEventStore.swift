@@ -13,8 +13,8 @@ public final class SQLiteEventStore: EventStore {
     public let path: String
     public let wakeups = LogWakeups()
     let versions = StreamVersionCache()
-    /// Group commit of concurrent appends per tenant.
-    let groups = AppendGroups()
+    /// Group commit of concurrent appends, on the writer.
+    let groups = SQLiteGroupCommit()
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     /// - Throws: `schemaMismatch` if the file was written by a newer build.
@@ -64,19 +64,17 @@ public final class SQLiteEventStore: EventStore {
 
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion]) async throws -> AppendResult {
         let sealed = try AppendPlanning.validate(events, metadata: metadata)
-        // Group commit: appends that arrive while one is being written are committed together (`AppendGroups`).
-        return try await groups.append(AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed), tenant: tenant) {
-            try await appendAlone(events, to: tenant, metadata: metadata, expecting: expecting, sealed: sealed)
-        } commitGroup: { [self] requests in
-            await self.commitGroup(requests, in: tenant)
-        }
+        // Group commit on the writer: appends that arrive while one is being written are committed together.
+        return try await groups.append(AppendGroups.Request(events: events, metadata: metadata, expecting: expecting, sealed: sealed),
+                                       tenant: tenant, store: self)
     }
 
-    /// Commits a group of appends in one transaction; see `AppendGroups`.
-    func commitGroup(_ requests: [AppendGroups.Request], in tenant: TenantID) async -> [AppendGroups.Outcome] {
+    /// Commits a group of appends in one transaction on the writer; see `SQLiteGroupCommit`.
+    /// - Returns: per append, its result, or `.alone` when the group could not decide it (nothing of those written).
+    func commitGroup(_ requests: [AppendGroups.Request], in tenant: TenantID, _ db: Database) -> [AppendGroups.Outcome] {
         let cache = versions
         do {
-            let outcomes = try await write { db in
+            let outcomes = try Self.transaction(db) { db in
                 let head = try Self.headForAppend(of: tenant, db)
                 let versions = try Self.currentVersions(AppendGroups.streams(of: requests), in: tenant, at: head, cache: cache, db)
                 // Retries (event ids already in the log) are decided alone, where they get their original result.
@@ -96,17 +94,17 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// One append in its own transaction.
+    /// One append in its own transaction on the writer.
     func appendAlone(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
-                     sealed: Set<SubjectID>) async throws -> AppendResult {
+                     sealed: Set<SubjectID>, _ db: Database) throws -> AppendResult {
         let versions = self.versions
-        let attempt = try await AppendPlanning.attempt(events) {
-            try await write { db in
+        let attempt = try AppendPlanning.attempt(events) {
+            try Self.transaction(db) { db in
                 try Self.refuseErased(sealed, in: tenant, db)
                 return try Self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, versions: versions, db)
             }
         } existing: {
-            try await read { db in try Self.existingEvents(events, in: tenant, db) }
+            try Self.mappingErrors("read") { try Self.existingEvents(events, in: tenant, db) }
         }
         return attempt.finish(tenant, versions: versions, wakeups: wakeups)
     }
@@ -309,31 +307,45 @@ public final class SQLiteEventStore: EventStore {
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction on the writer; any error rolls everything back.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await pool.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                guard let result else { throw EventLogError(.storageFailure, "the transaction produced no result") }
-                return result
-            }
-        } catch let error as EventLogError {
-            throw error
-        } catch let error as DuplicateEventID {
-            throw error
+            return try await pool.writeWithoutTransaction { db in try Self.transaction(db, body) }
         } catch {
-            throw EventLogError(.storageFailure, "the embedded database failed to write", underlying: error)
+            throw Self.storageError(error, "write")
         }
     }
 
+    /// `body` in one `BEGIN IMMEDIATE` transaction of `db` (the writer), committed when it returns.
+    static func transaction<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        try mappingErrors("write") {
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            guard let result else { throw EventLogError(.storageFailure, "the transaction produced no result") }
+            return result
+        }
+    }
+
+    /// Reads on a reader's snapshot. The read runs on the calling thread: GRDB's asynchronous read would hand it to
+    /// a reader's queue and back, two thread switches that cost more than the read itself (docs/benchmarks.md).
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try Self.mappingErrors("read") { try pool.read(body) }
+    }
+
+    static func mappingErrors<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do {
-            return try await pool.read(body)
-        } catch let error as EventLogError {
-            throw error
+            return try body()
         } catch {
-            throw EventLogError(.storageFailure, "the embedded database failed to read", underlying: error)
+            throw storageError(error, what)
+        }
+    }
+
+    /// The log's own errors as they are; the database's as `storageFailure` (their text may quote data, so it is
+    /// kept as the underlying error, never in the message).
+    static func storageError(_ error: any Error, _ what: String) -> any Error {
+        switch error {
+        case is EventLogError, is DuplicateEventID: error
+        default: EventLogError(.storageFailure, "the embedded database failed to \(what)", underlying: error)
         }
     }
 }

@@ -30,6 +30,15 @@ struct AccessLogTests {
                 #expect(try await log.entries(of: sibling, in: tenant).count == 1)
                 #expect(try await log.entries(of: child, in: elsewhere).count == 1, "each tenant has its own access log")
                 #expect(try await store.verifyChain(of: tenant).isIntact)
+                // The payload is written by hand: it must be what JSONEncoder with sorted keys writes.
+                let stored = try await store.read(tenant, limit: 3).map { String(decoding: $0.payload, as: UTF8.self) }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let expected = try [("view", "child/\(child)", "ecec-daily-work"), ("view", "unit/poco/roster/2026-11-24", "ecec-daily-work"),
+                                    ("print", "child/\(child)/plan", "ecec-plan")].map {
+                    String(decoding: try encoder.encode(["action": $0.0, "resource": $0.1, "purpose": $0.2]), as: UTF8.self)
+                }
+                #expect(stored == expected)
 
                 let refused = await #expect(throws: EventLogError.self) {
                     try await log.record([AccessEntry(subject: child, action: .view, resource: "child/Aino Virtanen", purpose: "x", actor: Self.staff)], in: tenant)

@@ -40,62 +40,23 @@ public struct AccessRecord: Sendable, Hashable {
 /// their own, so that the (many) access entries neither mingle with the register's events nor reach its feeds.
 ///
 /// `record` returns only when the entries are durable, so callers record before personal data leaves the server.
-/// Concurrent callers are group-committed: while one batch is being written, entries that arrive wait and go
-/// into the next batch together, one commit for all of them.
-public actor AccessLog {
+/// Concurrent callers are group-committed by the store: while one commit is being written, appends that arrive wait
+/// and go into the next commit together.
+public struct AccessLog: Sendable {
     /// The event type of an entry.
     public static let eventType = "PersonalDataAccessed"
 
-    public nonisolated let store: any EventStore
-
-    private struct Waiting {
-        let events: [ProposedEvent]
-        let continuation: CheckedContinuation<Void, any Error>
-    }
-
-    private var waiting: [TenantID: [Waiting]] = [:]
-    private var writing: Set<TenantID> = []
+    public let store: any EventStore
 
     public init(store: any EventStore) {
         self.store = store
     }
 
-    /// Records entries for one tenant durably; concurrent calls share commits.
+    /// Records entries for one tenant durably; concurrent calls share commits (the stores' group commit).
     /// - Throws: `invalidArgument` for a resource or purpose that is not an id or a code.
     public func record(_ entries: [AccessEntry], in tenant: TenantID) async throws {
         guard !entries.isEmpty else { return }
-        let events = try entries.map(Self.event(for:))
-        if writing.contains(tenant) {
-            // Another caller is committing for this tenant: join the next batch it writes.
-            try await withCheckedThrowingContinuation { continuation in
-                waiting[tenant, default: []].append(Waiting(events: events, continuation: continuation))
-            }
-            return
-        }
-        writing.insert(tenant)
-        defer { writing.remove(tenant) }
-        // This caller leads: it writes its own entries with whatever has queued, then keeps writing batches until
-        // nobody waits. The actor is re-entered while a commit is in flight; that is where entries queue.
-        var own: Result<Void, any Error> = .success(())
-        var leading = true
-        var waiters = takeWaiting(tenant)
-        repeat {
-            let batch = (leading ? events : []) + waiters.flatMap(\.events)
-            do {
-                _ = try await store.append(batch, to: tenant, metadata: EventMetadata(actor: .system))
-                waiters.forEach { $0.continuation.resume() }
-            } catch {
-                if leading { own = .failure(error) }
-                waiters.forEach { $0.continuation.resume(throwing: error) }
-            }
-            leading = false
-            waiters = takeWaiting(tenant)
-        } while !waiters.isEmpty
-        try own.get()
-    }
-
-    private func takeWaiting(_ tenant: TenantID) -> [Waiting] {
-        waiting.removeValue(forKey: tenant) ?? []
+        _ = try await store.append(try entries.map(Self.event(for:)), to: tenant, metadata: EventMetadata(actor: .system))
     }
 
     /// A subject's entries, oldest first (for the subject's own request: who has used my data).
@@ -137,9 +98,9 @@ public actor AccessLog {
         guard isCode(entry.resource, allowing: "/:._-"), isCode(entry.purpose, allowing: ":._-") else {
             throw EventLogError(.invalidArgument, "an access entry's resource and purpose are ids and codes (a-z, 0-9 and /:._-), never personal data")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let payload = try encoder.encode(Payload(action: entry.action, resource: entry.resource, purpose: entry.purpose))
+        // Written by hand (one is written for every use of personal data): the values are codes checked above, which
+        // JSON never escapes, so this is exactly what JSONEncoder with sorted keys would write.
+        let payload = Data(#"{"action":"\#(entry.action.rawValue)","purpose":"\#(entry.purpose)","resource":"\#(entry.resource)"}"#.utf8)
         return ProposedEvent(stream: stream(of: entry.subject), eventType: eventType, subjects: [entry.subject], payload: payload,
                              metadata: EventMetadata(actor: entry.actor, correlationID: entry.correlationID))
     }

@@ -60,10 +60,9 @@ extension RegisterAPI {
         child.get { request, context in
             let caller = try await caller(request, context)
             try caller.grants.require(.placementsRead)
-            let record = try await reachablePerson(try personID(context), caller, with: .peopleRead)
+            let (record, restrictions) = try await reachable(try personID(context), caller, with: .peopleRead)
             guard record.kind == .child else { throw Problem.notFound }
             var related: [ChildOverview.Related] = []
-            let restrictions = try await registry.restrictions(in: caller.tenant)
             for link in record.relationships {
                 // A linked person who was erased still shows as a link, without details; one whose processing is
                 // restricted, as restricted.

@@ -112,6 +112,13 @@ struct RegisterAPI: Sendable {
     /// - Parameter allowingRestricted: the route decides on restriction itself (a hand-over is refused and recorded).
     func reachablePerson(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true,
                          allowingRestricted: Bool = false) async throws -> PersonRecord {
+        try await reachable(id, caller, with: permission, opening: opening, allowingRestricted: allowingRestricted, returningRestrictions: false).record
+    }
+
+    /// `reachablePerson`, with the tenant's restrictions (for answers that mark restricted people): read once for the
+    /// check and the answer.
+    func reachable(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true,
+                   allowingRestricted: Bool = false, returningRestrictions: Bool = true) async throws -> (record: PersonRecord, restrictions: [PersonID: Restriction]) {
         try caller.grants.require(permission)
         let record: PersonRecord
         do {
@@ -121,11 +128,13 @@ struct RegisterAPI: Sendable {
         }
         try caller.grants.reaches(record, with: permission, today: today)
         // A person whose processing is restricted is read only by roles that handle subjects' requests (O21).
-        if !allowingRestricted, !caller.grants.has(.subjectRequestsManage), try await registry.restrictions(in: caller.tenant)[id] != nil {
+        let checked = !allowingRestricted && !caller.grants.has(.subjectRequestsManage)
+        let restrictions = checked || returningRestrictions ? try await registry.restrictions(in: caller.tenant) : [:]
+        if checked, restrictions[id] != nil {
             throw Problem(status: .forbidden, code: "restricted",
                           detail: "Processing of this person's data is restricted; only roles that handle subjects' requests read it.")
         }
-        return record
+        return (record, restrictions)
     }
 }
 
