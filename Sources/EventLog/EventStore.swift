@@ -26,6 +26,11 @@ public protocol EventStore: KeyStore {
     /// Reads one stream's events with a version above `afterVersion`, in version order.
     func readStream(_ stream: StreamRef, of tenant: TenantID, afterVersion: Int64, limit: Int) async throws -> [RecordedEvent]
 
+    /// Reads several streams of one tenant in one go (one snapshot on SQLite, one round trip on PostgreSQL): for each
+    /// request, at most `limit` events with a version above its `afterVersion`, in version order, in request order.
+    /// A stream that returns `limit` events may have more (read on with `readStream`).
+    func readStreams(_ requests: [StreamRead], of tenant: TenantID, limit: Int) async throws -> [[RecordedEvent]]
+
     /// The last position and hash of a tenant's log.
     func head(of tenant: TenantID) async throws -> LogHead
 
@@ -44,7 +49,27 @@ public protocol EventStore: KeyStore {
     var wakeups: LogWakeups { get }
 }
 
+/// One stream of a `readStreams` call, and the version to read after.
+public struct StreamRead: Sendable, Hashable {
+    public var stream: StreamRef
+    public var afterVersion: Int64
+
+    public init(_ stream: StreamRef, afterVersion: Int64 = 0) {
+        self.stream = stream
+        self.afterVersion = afterVersion
+    }
+}
+
 extension EventStore {
+    /// One `readStream` after the other: for stores (wrappers in tests) that have no single-read form.
+    public func readStreams(_ requests: [StreamRead], of tenant: TenantID, limit: Int) async throws -> [[RecordedEvent]] {
+        var results: [[RecordedEvent]] = []
+        for request in requests {
+            results.append(try await readStream(request.stream, of: tenant, afterVersion: request.afterVersion, limit: limit))
+        }
+        return results
+    }
+
     /// Appends a batch with no expected versions.
     public func append(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata) async throws -> AppendResult {
         try await append(events, to: tenant, metadata: metadata, expecting: [:])

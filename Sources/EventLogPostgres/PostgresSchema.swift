@@ -20,7 +20,7 @@ public enum PostgresSchema {
         let statements: [String]
     }
 
-    static let migrations: [Migration] = [eventLog, streamReads]
+    static let migrations: [Migration] = [eventLog, streamReads, manyStreamReads]
 
     /// A migration's statements for the log in `schema`: the text is written for `register`, and every qualified
     /// name is moved to `schema`. The row-level security setting keeps its name ('register.tenant_id', quoted).
@@ -172,6 +172,25 @@ public enum PostgresSchema {
         """,
     ])
 
+    /// Several streams in one round trip (a child and the people linked to them, with the tenant's restrictions): each
+    /// stream's events after its own version, at most `p_limit` of each, grouped by stream in version order.
+    static let manyStreamReads = Migration(version: 3, name: "several stream reads in one round trip", statements: [
+        """
+        CREATE FUNCTION register.read_streams(p_tenant text, p_stream_types text[], p_stream_ids text[], p_after bigint[], p_limit integer)
+        RETURNS SETOF register.log_events LANGUAGE plpgsql SECURITY INVOKER SET jit = off AS $$
+        BEGIN
+            PERFORM set_config('register.tenant_id', p_tenant, true);
+            RETURN QUERY SELECT e.* FROM unnest(p_stream_types, p_stream_ids, p_after) WITH ORDINALITY AS r(stream_type, stream_id, after_version, n)
+                CROSS JOIN LATERAL (
+                    SELECT * FROM register.log_events l
+                    WHERE l.tenant_id = p_tenant AND l.stream_type = r.stream_type AND l.stream_id = r.stream_id AND l.stream_version > r.after_version
+                    ORDER BY l.stream_version LIMIT p_limit
+                ) e
+                ORDER BY r.n, e.stream_version;
+        END $$
+        """,
+    ])
+
     /// Privileges of the application role: read and append the log, never change or remove it. Re-applied on every
     /// migration run, so a new application role gets exactly these.
     static func grants(to role: String, in schema: String) -> [String] {
@@ -189,6 +208,7 @@ public enum PostgresSchema {
             "GRANT SELECT, INSERT ON \(schema).tenant_keys TO \(role)",
             "GRANT SELECT, INSERT, UPDATE (wrapped_key, shredded_at_us) ON \(schema).subject_keys TO \(role)",
             "GRANT EXECUTE ON FUNCTION \(schema).read_stream(text, text, text, bigint, integer) TO \(role)",
+            "GRANT EXECUTE ON FUNCTION \(schema).read_streams(text, text[], text[], bigint[], integer) TO \(role)",
         ]
     }
 

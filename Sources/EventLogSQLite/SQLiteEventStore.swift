@@ -262,14 +262,22 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func readStream(_ stream: StreamRef, of tenant: TenantID, afterVersion: Int64, limit: Int) async throws -> [RecordedEvent] {
+        try await read { db in try Self.readStream(stream, of: tenant, afterVersion: afterVersion, limit: limit, db) }
+    }
+
+    public func readStreams(_ requests: [StreamRead], of tenant: TenantID, limit: Int) async throws -> [[RecordedEvent]] {
         try await read { db in
-            let statement = try db.cachedStatement(sql: """
-                SELECT \(Self.columns) FROM log_events
-                WHERE tenant_id = ? AND stream_type = ? AND stream_id = ? AND stream_version > ? ORDER BY stream_version LIMIT ?
-                """)
-            return try Array(Row.fetchCursor(statement, arguments: [tenant.rawValue, stream.type, stream.id, afterVersion, max(0, limit)])
-                .map { Self.event(from: $0, tenant: tenant) })
+            try requests.map { try Self.readStream($0.stream, of: tenant, afterVersion: $0.afterVersion, limit: limit, db) }
         }
+    }
+
+    static func readStream(_ stream: StreamRef, of tenant: TenantID, afterVersion: Int64, limit: Int, _ db: Database) throws -> [RecordedEvent] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT \(Self.columns) FROM log_events
+            WHERE tenant_id = ? AND stream_type = ? AND stream_id = ? AND stream_version > ? ORDER BY stream_version LIMIT ?
+            """)
+        return try Array(Row.fetchCursor(statement, arguments: [tenant.rawValue, stream.type, stream.id, afterVersion, max(0, limit)])
+            .map { Self.event(from: $0, tenant: tenant) })
     }
 
     public func head(of tenant: TenantID) async throws -> LogHead {

@@ -213,6 +213,30 @@ struct AppendAndReadTests {
         }
     }
 
+    @Test("several streams read at once: each after its own version, at most the limit of each, in request order, one tenant only", arguments: StoreKind.tested)
+    func severalStreams(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant(), other = Events.tenant()
+            let (a, b, empty) = (Events.stream(), Events.stream("unit"), Events.stream())
+            // Interleaved, so that log order and stream order differ.
+            let batch = (0..<9).map { Events.event(stream: $0 % 3 == 2 ? b : a, note: "n\($0)") }
+            _ = try await fixture.store.append(batch, to: tenant, metadata: StoreFixture.metadata)
+            _ = try await fixture.store.append([Events.event(stream: a)], to: other, metadata: StoreFixture.metadata)
+
+            let read = try await fixture.store.readStreams([StreamRead(b), StreamRead(a, afterVersion: 2), StreamRead(empty)], of: tenant, limit: 100)
+            #expect(read.map { $0.map(\.streamVersion) } == [[1, 2, 3], [3, 4, 5, 6], []])
+            #expect(read[0].map(\.position.rawValue) == [3, 6, 9])
+            #expect(read[1].allSatisfy { $0.stream == a && $0.tenant == tenant })
+
+            // The limit holds per stream; the same stream may be asked for twice, after different versions.
+            let limited = try await fixture.store.readStreams([StreamRead(a), StreamRead(b, afterVersion: 1), StreamRead(a, afterVersion: 5)], of: tenant, limit: 2)
+            #expect(limited.map { $0.map(\.streamVersion) } == [[1, 2], [2, 3], [6]])
+            #expect(try await fixture.store.readStreams([], of: tenant, limit: 10).isEmpty)
+            // Another tenant's stream of the same name is its own.
+            #expect(try await fixture.store.readStreams([StreamRead(a), StreamRead(b)], of: other, limit: 100).map(\.count) == [1, 0])
+        }
+    }
+
     @Test("a filtered subscription moves past events it does not want", arguments: StoreKind.tested)
     func filteredSubscription(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in

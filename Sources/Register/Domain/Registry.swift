@@ -28,45 +28,6 @@ public struct Registry: Sendable {
 
     // MARK: Reads
 
-    /// A person with their details opened (or erased).
-    /// - Throws: `not-found` when the tenant has no such person.
-    public func person(_ id: PersonID, in tenant: TenantID) async throws -> PersonRecord {
-        try await load(id, in: tenant, opening: true)
-    }
-
-    /// A person's record without opening sealed fields: enough for placements, links and rules.
-    public func personStructure(_ id: PersonID, in tenant: TenantID) async throws -> PersonRecord {
-        try await load(id, in: tenant, opening: false)
-    }
-
-    /// Reads a person's stream and folds it. Folded records are kept in memory (`records`): a later load reads only
-    /// the events after the kept version and folds those onto it, so the stream is always read to its end (another
-    /// process's writes are seen) but each event is decoded and opened once.
-    private func load(_ id: PersonID, in tenant: TenantID, opening: Bool) async throws -> PersonRecord {
-        let key = PersonRecordCache.Key(tenant: tenant, person: id, opened: opening)
-        let kept = records[key]
-        var events: [RecordedEvent] = []
-        while true {
-            let page = try await store.readStream(RegisterStreams.person(id), of: tenant, afterVersion: events.last?.streamVersion ?? kept?.version ?? 0, limit: 1_000)
-            events += page
-            if page.count < 1_000 { break }
-        }
-        guard kept != nil || !events.isEmpty else { throw DomainError.personNotFound() }
-        let keys = try await keyRing.openingKeys(for: [id] + events.flatMap(\.subjects), in: tenant)
-        var record = events.isEmpty ? kept : try PersonRecord.fold(events, opener: PayloadOpener(keys: opening ? keys : nil), onto: kept)
-        if case .erased? = keys[id] {
-            // Shredded: nothing opened is kept, in memory either.
-            records[key] = nil
-            record?.isErased = true
-            record?.details = nil
-            guard let record else { throw DomainError.personNotFound() }
-            return record
-        }
-        guard let record else { throw DomainError.personNotFound() }
-        records[key] = record
-        return record
-    }
-
     /// The person an identity code belongs to in this tenant, if any.
     public func person(withIdentityCode code: String, in tenant: TenantID) async throws -> PersonID? {
         let index = try await keyRing.blindIndex(code, kind: .identityCode, in: tenant)
@@ -355,16 +316,19 @@ public struct Registry: Sendable {
         guard date <= LocalDate.today(at: now()).adding(days: 366) else {
             throw DomainError.invalid("date", "date is more than a year ahead")
         }
+        let stream = RegisterStreams.attendance(child, month: date.monthKey)
         for attempt in 1...Self.attempts {
             let record: PersonRecord
             if attempt == 1, let known, known.id == child { record = known } else { record = try await personStructure(child, in: tenant) }
             try Self.requireChild(record)
             try Self.refuseErased(record)
-            let restrictions = try await refuseRestricted(child, in: tenant)
-            let events = try await store.readStream(RegisterStreams.attendance(child, month: date.monthKey), of: tenant)
+            // The restrictions and the month in one read.
+            let cached = restrictionCache.get(tenant)
+            let pages = try await store.readStreams([StreamRead(RestrictionStreams.all, afterVersion: cached.version), StreamRead(stream)], of: tenant, limit: Self.page)
+            let restrictions = try Self.refuseRestricted(child, try await advanceRestrictions(cached, pages[0], in: tenant))
+            let events = try await rest(of: stream, pages[1], in: tenant)
             let month = try AttendanceMonth.fold(events, child: child, month: date.monthKey, day: date)
             guard let (type, payload) = try decide(record, month.days[date] ?? .init()) else { return }
-            let stream = RegisterStreams.attendance(child, month: date.monthKey)
             do {
                 _ = try await store.append([ProposedEvent(stream: stream, eventType: type, subjects: [child], payload: payload)], to: tenant, metadata: metadata,
                                            expecting: [stream: month.version == 0 ? .noStream : .exact(month.version),

@@ -90,23 +90,28 @@ extension Registry {
     }
 
     func restrictionState(in tenant: TenantID) async throws -> (version: Int64, restrictions: [PersonID: Restriction]) {
-        var (version, restrictions) = restrictionCache.get(tenant)
-        while true {
-            let events = try await store.readStream(RestrictionStreams.all, of: tenant, afterVersion: version, limit: 1_000)
-            for event in events {
-                version = event.streamVersion
-                guard let person = event.subjects.first else { continue }
-                switch event.eventType {
-                case ProcessingRestricted.eventType:
-                    let restricted = try Self.plainDecoder.decode(RestrictionHeader.self, from: event.payload)
-                    restrictions[person] = Restriction(grounds: restricted.grounds ?? .objection, since: event.recordedAt)
-                case ProcessingRestrictionLifted.eventType:
-                    restrictions.removeValue(forKey: person)
-                default:
-                    break
-                }
+        let cached = restrictionCache.get(tenant)
+        let events = try await store.readStream(RestrictionStreams.all, of: tenant, afterVersion: cached.version, limit: Self.page)
+        return try await advanceRestrictions(cached, events, in: tenant)
+    }
+
+    /// Brings a restrictions state forward by the events read after it (and the pages after those, while they come
+    /// full), and caches the result.
+    func advanceRestrictions(_ state: (version: Int64, restrictions: [PersonID: Restriction]), _ read: [RecordedEvent],
+                             in tenant: TenantID) async throws -> (version: Int64, restrictions: [PersonID: Restriction]) {
+        var (version, restrictions) = state
+        for event in try await rest(of: RestrictionStreams.all, read, in: tenant) {
+            version = event.streamVersion
+            guard let person = event.subjects.first else { continue }
+            switch event.eventType {
+            case ProcessingRestricted.eventType:
+                let restricted = try Self.plainDecoder.decode(RestrictionHeader.self, from: event.payload)
+                restrictions[person] = Restriction(grounds: restricted.grounds ?? .objection, since: event.recordedAt)
+            case ProcessingRestrictionLifted.eventType:
+                restrictions.removeValue(forKey: person)
+            default:
+                break
             }
-            if events.count < 1_000 { break }
         }
         restrictionCache.set(tenant, (version, restrictions))
         return (version, restrictions)
@@ -124,11 +129,15 @@ extension Registry {
     ///   this check and the append makes the change be decided again.
     @discardableResult
     func refuseRestricted(_ person: PersonID, in tenant: TenantID) async throws -> ExpectedVersion {
-        let (version, restrictions) = try await restrictionState(in: tenant)
-        if restrictions[person] != nil {
+        try Self.refuseRestricted(person, try await restrictionState(in: tenant))
+    }
+
+    /// `refuseRestricted` on restrictions already read.
+    static func refuseRestricted(_ person: PersonID, _ state: (version: Int64, restrictions: [PersonID: Restriction])) throws -> ExpectedVersion {
+        if state.restrictions[person] != nil {
             throw DomainError(.rule, "restricted", "Processing of this person's data is restricted (O21): nothing changes until the restriction is lifted.")
         }
-        return version == 0 ? .noStream : .exact(version)
+        return state.version == 0 ? .noStream : .exact(state.version)
     }
 
     /// Restricts the processing of a person's data.

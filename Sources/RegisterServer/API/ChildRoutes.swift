@@ -60,13 +60,14 @@ extension RegisterAPI {
         child.get { request, context in
             let caller = try await caller(request, context)
             try caller.grants.require(.placementsRead)
-            let (record, restrictions) = try await reachable(try personID(context), caller, with: .peopleRead)
+            let reading = try await reachable(try personID(context), caller, with: .peopleRead, linked: true)
+            let (record, restrictions) = (reading.record, reading.restrictions)
             guard record.kind == .child else { throw Problem.notFound }
             var related: [ChildOverview.Related] = []
             for link in record.relationships {
                 // A linked person who was erased still shows as a link, without details; one whose processing is
                 // restricted, as restricted.
-                let person = try await registry.person(link.person, in: caller.tenant)
+                guard let person = reading.linked[link.person] else { throw Problem.notFound }
                 related.append(.init(relationship: link.kind, person: PersonView(person, grants: caller.grants, today: today, through: record,
                                                                                  restriction: restrictions[person.id])))
             }

@@ -112,29 +112,27 @@ struct RegisterAPI: Sendable {
     /// - Parameter allowingRestricted: the route decides on restriction itself (a hand-over is refused and recorded).
     func reachablePerson(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true,
                          allowingRestricted: Bool = false) async throws -> PersonRecord {
-        try await reachable(id, caller, with: permission, opening: opening, allowingRestricted: allowingRestricted, returningRestrictions: false).record
+        try await reachable(id, caller, with: permission, opening: opening, allowingRestricted: allowingRestricted).record
     }
 
-    /// `reachablePerson`, with the tenant's restrictions (for answers that mark restricted people): read once for the
-    /// check and the answer.
+    /// `reachablePerson` as one reading of the store: the person with the tenant's restrictions (for the check, and
+    /// for answers that mark restricted people) and, with `linked`, the people the record links to.
     func reachable(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true,
-                   allowingRestricted: Bool = false, returningRestrictions: Bool = true) async throws -> (record: PersonRecord, restrictions: [PersonID: Restriction]) {
+                   allowingRestricted: Bool = false, linked: Bool = false) async throws -> PersonReading {
         try caller.grants.require(permission)
-        let record: PersonRecord
+        let reading: PersonReading
         do {
-            record = try await opening ? registry.person(id, in: caller.tenant) : registry.personStructure(id, in: caller.tenant)
+            reading = try await registry.personReading(id, in: caller.tenant, opening: opening, linked: linked)
         } catch let error as DomainError where error.kind == .notFound {
             throw Problem.notFound
         }
-        try caller.grants.reaches(record, with: permission, today: today)
+        try caller.grants.reaches(reading.record, with: permission, today: today)
         // A person whose processing is restricted is read only by roles that handle subjects' requests (O21).
-        let checked = !allowingRestricted && !caller.grants.has(.subjectRequestsManage)
-        let restrictions = checked || returningRestrictions ? try await registry.restrictions(in: caller.tenant) : [:]
-        if checked, restrictions[id] != nil {
+        if !allowingRestricted, !caller.grants.has(.subjectRequestsManage), reading.restrictions[id] != nil {
             throw Problem(status: .forbidden, code: "restricted",
                           detail: "Processing of this person's data is restricted; only roles that handle subjects' requests read it.")
         }
-        return (record, restrictions)
+        return reading
     }
 }
 

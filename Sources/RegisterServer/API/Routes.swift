@@ -168,16 +168,16 @@ extension RegisterAPI {
             guard let id = try await registry.person(withIdentityCode: body.identityCode, in: caller.tenant) else { throw Problem.notFound }
             // Reach is decided on the unopened record, so a person out of reach costs what an unknown code costs.
             _ = try await reachablePerson(id, caller, with: .peopleRead, opening: false)
-            let (record, restrictions) = try await reachable(id, caller, with: .peopleRead)
-            try await recordAccess(caller, [(record.id, .view, "person/\(record.id)")])
-            return try Response.json(PersonView(record, grants: caller.grants, today: today, restriction: restrictions[record.id]))
+            let reading = try await reachable(id, caller, with: .peopleRead)
+            try await recordAccess(caller, [(reading.record.id, .view, "person/\(reading.record.id)")])
+            return try Response.json(PersonView(reading.record, grants: caller.grants, today: today, restriction: reading.restrictions[reading.record.id]))
         }
 
         tenant.get("people/:person") { request, context in
             let caller = try await caller(request, context)
-            let (record, restrictions) = try await reachable(try personID(context), caller, with: .peopleRead)
-            try await recordAccess(caller, [(record.id, .view, "person/\(record.id)")])
-            return try Response.json(PersonView(record, grants: caller.grants, today: today, restriction: restrictions[record.id]))
+            let reading = try await reachable(try personID(context), caller, with: .peopleRead)
+            try await recordAccess(caller, [(reading.record.id, .view, "person/\(reading.record.id)")])
+            return try Response.json(PersonView(reading.record, grants: caller.grants, today: today, restriction: reading.restrictions[reading.record.id]))
         }
 
         tenant.patch("people/:person") { request, context in

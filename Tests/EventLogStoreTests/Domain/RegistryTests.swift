@@ -283,4 +283,39 @@ struct RegistryMemoryTests {
             #expect(erased.isErased && erased.details == nil, "nothing opened survives the shred, in memory either")
         }
     }
+
+    @Test("a person read with their links and the restrictions sees what other processes wrote, links added since included", arguments: StoreKind.tested)
+    func readingWithLinks(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant(), metadata = RegistryTests.metadata
+            let registry = Registry(store: fixture.store, keyRing: fixture.keyRing, now: RegistryTests.clock)
+            let child = try await registry.register(.child, details: RegistryTests.child(11), source: .client, in: tenant, by: metadata)
+            let mother = try await registry.register(.guardian, details: RegistryTests.guardian(11), source: .client, in: tenant, by: metadata)
+            try await registry.addRelationship(.guardian, of: mother, to: child, source: .populationRegister, in: tenant, by: metadata)
+            var reading = try await registry.personReading(child, in: tenant, linked: true)
+            #expect(Array(reading.linked.keys) == [mother])
+            #expect(reading.linked[mother]?.details?.name.first == "Maija" && reading.restrictions.isEmpty)
+
+            // Written by another process: the mother's new phone, a second guardian linked, the child restricted.
+            var fatherDetails = RegistryTests.guardian(12)
+            fatherDetails.identityCode = "010190-901R"
+            fatherDetails.name = PersonName(first: "Matti", last: "Virtanen")
+            let father = try await fixture.withSecondStore { other in
+                let elsewhere = Registry(store: other, keyRing: KeyRing(masterKey: fixture.keyRing.masterKey, store: other), now: RegistryTests.clock)
+                let father = try await elsewhere.register(.guardian, details: fatherDetails, source: .client, in: tenant, by: metadata)
+                try await elsewhere.addRelationship(.guardian, of: father, to: child, source: .populationRegister, in: tenant, by: metadata)
+                try await elsewhere.changeDetails(of: mother, PersonDetailsPatch(phone: "+358 50 765 4321"), source: .client, in: tenant, by: metadata)
+                try await elsewhere.restrict(child, grounds: .objection, reason: "Vastustaa", in: tenant, by: metadata)
+                return father
+            }
+
+            reading = try await registry.personReading(child, in: tenant, linked: true)
+            #expect(reading.linked[mother]?.details?.phone == "+358 50 765 4321", "the kept record of a link is read forward")
+            #expect(reading.linked[father]?.details?.name.first == "Matti", "a link added since is read too")
+            #expect(reading.restrictions[child] != nil && reading.restrictionsVersion == 1)
+            let plain = try await registry.personReading(child, in: tenant, opening: false)
+            #expect(plain.linked.isEmpty && plain.record.details == nil && plain.record.relationships.count == 2)
+            await #expect(throws: DomainError.self) { _ = try await registry.personReading(.random(), in: tenant, linked: true) }
+        }
+    }
 }
