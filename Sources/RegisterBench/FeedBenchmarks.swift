@@ -146,9 +146,12 @@ struct FeedBenchmarks {
                             let (status, body) = try await client.get(path + "?limit=1000&wait=30&after=\(after)", token: token)
                             let at = ContinuousClock.now
                             guard status == .ok else { throw BenchmarkFailure("a long poll answered \(status): \(String(buffer: body))") }
-                            let page = try JSONDecoder().decode(PageSummary.self, from: body)
-                            receipts.record(index, page.items.map(\.position), at)
-                            after = page.next
+                            // Scanned, not decoded: the clients share the server's cores, and a real partner's parsing
+                            // would run on its own machine.
+                            let bytes = Array(buffer: body)
+                            receipts.record(index, PageScan.positions(in: bytes[...]), at)
+                            guard let next = PageScan.next(in: bytes) else { throw BenchmarkFailure("a long poll answered a page without a cursor") }
+                            after = next
                         }
                     }
                     }
@@ -255,6 +258,56 @@ struct PageSummary: Decodable {
     let next: String
 }
 
+/// What the latency clients need of a page or an event stream, found by scanning bytes: an item's position is its
+/// only `"position":` key (a string value holding those characters would have its quotes escaped).
+enum PageScan {
+    static let positionKey = Array(#""position":"#.utf8), nextKey = Array(#""next":""#.utf8)
+
+    static func positions(in bytes: ArraySlice<UInt8>) -> [Int64] {
+        var positions: [Int64] = []
+        var index = bytes.startIndex
+        while let found = find(positionKey, in: bytes, from: index) {
+            var cursor = found + positionKey.count, value: Int64 = 0, digits = 0
+            while cursor < bytes.endIndex, bytes[cursor] >= 0x30, bytes[cursor] <= 0x39 {
+                value = value * 10 + Int64(bytes[cursor] - 0x30)
+                cursor += 1
+                digits += 1
+            }
+            if digits > 0 { positions.append(value) }
+            index = cursor
+        }
+        return positions
+    }
+
+    /// The page's `next` cursor.
+    static func next(in bytes: [UInt8]) -> String? {
+        guard let found = find(nextKey, in: bytes[...], from: 0) else { return nil }
+        let start = found + nextKey.count
+        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+
+    /// The index just after the last blank line (`\n\n`), which ends the last complete event.
+    static func lastBlankLine(in bytes: [UInt8]) -> Int? {
+        var index = bytes.endIndex - 1
+        while index > bytes.startIndex {
+            if bytes[index] == 0x0A, bytes[index - 1] == 0x0A { return index + 1 }
+            index -= 1
+        }
+        return nil
+    }
+
+    private static func find(_ needle: [UInt8], in bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
+        guard let first = needle.first, bytes.endIndex - start >= needle.count else { return nil }
+        var index = start
+        while index <= bytes.endIndex - needle.count {
+            if bytes[index] == first, bytes[index..<(index + needle.count)].elementsEqual(needle) { return index }
+            index += 1
+        }
+        return nil
+    }
+}
+
 /// Every partner's received positions with the moment its client had them.
 final class Receipts: @unchecked Sendable {
     private let lock = NSLock()
@@ -336,7 +389,7 @@ final class HTTPConnection {
     func stream(_ path: String, token: String, opened: @Sendable () async -> Void,
                 received: @Sendable ([Int64], ContinuousClock.Instant) -> Void) async throws {
         try await outbound.write(contentsOf: [.head(head(path, token: token, accept: "text/event-stream")), .end(nil)])
-        var carry = ""
+        var carry: [UInt8] = []
         while let part = try await inbound.next() {
             switch part {
             case .head(let head):
@@ -344,18 +397,11 @@ final class HTTPConnection {
                 await opened()
             case .body(let chunk):
                 let at = ContinuousClock.now
-                carry += String(buffer: chunk)
+                carry += chunk.readableBytesView
                 // Complete events end with a blank line; the position is the item's `"position":N`.
-                guard let cut = carry.range(of: "\n\n", options: .backwards) else { continue }
-                let complete = carry[..<cut.upperBound]
-                carry = String(carry[cut.upperBound...])
-                var positions: [Int64] = []
-                var rest = complete[...]
-                while let found = rest.range(of: "\"position\":") {
-                    let digits = rest[found.upperBound...].prefix { $0.isNumber }
-                    if let value = Int64(digits) { positions.append(value) }
-                    rest = rest[found.upperBound...]
-                }
+                guard let cut = PageScan.lastBlankLine(in: carry) else { continue }
+                let positions = PageScan.positions(in: carry[..<cut])
+                carry.removeSubrange(..<cut)
                 if !positions.isEmpty { received(positions, at) }
             case .end:
                 return
