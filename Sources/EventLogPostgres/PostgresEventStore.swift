@@ -105,7 +105,8 @@ public final class PostgresEventStore: EventStore, Service {
     func appendAlone(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
                      sealed: Set<SubjectID>) async throws -> AppendResult {
         let attempt = try await AppendPlanning.attempt(events) {
-            try await inTenantTransaction(tenant) { connection in
+            // appendInTransaction starts with `lockHead`, which binds the tenant.
+            try await inTenantTransaction(tenant, bindingFirst: false) { connection in
                 try await self.appendInTransaction(events, to: tenant, metadata: metadata, expecting: expecting, refusingErased: sealed, connection)
             }
         } existing: {
@@ -134,14 +135,23 @@ public final class PostgresEventStore: EventStore, Service {
 
     /// Takes the tenant's append lock (its head row, created on the tenant's first append) and reads the head.
     func lockHead(of tenant: TenantID, _ connection: PostgresConnection) async throws -> LogHead {
+        try await beginAppend(of: tenant, checking: [], connection).head
+    }
+
+    /// Binds the transaction to the tenant, locks its head (creating it on the tenant's first append) and finds which
+    /// of `eventIDs` the log already holds: one round trip (`begin_append`, migration 4). Callers that start with it
+    /// need no separate binding (`inTenantTransaction(_:bindingFirst: false)`).
+    func beginAppend(of tenant: TenantID, checking eventIDs: [UUID], _ connection: PostgresConnection) async throws -> (head: LogHead, known: Set<UUID>) {
         for attempt in 0..<2 {
             let rows = try await connection.query("""
-                SELECT last_pos, last_hash, last_recorded_at_us FROM \(unescaped: self.schema).log_heads WHERE tenant_id = \(tenant.rawValue) FOR UPDATE
+                SELECT last_pos, last_hash, last_recorded_at_us, known FROM \(unescaped: self.schema).begin_append(\(tenant.rawValue), \(eventIDs))
                 """, logger: logger)
-            for try await (position, hash, recordedAt) in rows.decode((Int64, ByteBuffer, Int64).self) {
-                return LogHead(position: LogPosition(position), hash: EventDigest(unchecked: Array(buffer: hash)), recordedAt: Timestamp(rawValue: recordedAt))
+            for try await (position, hash, recordedAt, known) in rows.decode((Int64, ByteBuffer, Int64, [UUID]).self) {
+                return (LogHead(position: LogPosition(position), hash: EventDigest(unchecked: Array(buffer: hash)), recordedAt: Timestamp(rawValue: recordedAt)),
+                        Set(known))
             }
             guard attempt == 0 else { break }
+            // The function has bound the tenant even though it found no head.
             try await registerTenant(tenant, connection)
             try await connection.query("""
                 INSERT INTO \(unescaped: self.schema).log_heads (tenant_id, last_pos, last_hash, last_recorded_at_us)
@@ -348,12 +358,16 @@ public final class PostgresEventStore: EventStore, Service {
     // MARK: Transactions
 
     /// Runs `body` in one transaction bound to `tenant` by row-level security; any error rolls it back.
-    func inTenantTransaction<T: Sendable>(_ tenant: TenantID, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// - Parameter bindingFirst: false when `body` starts with `beginAppend` or `lockHead`, which bind the tenant in
+    ///   the same round trip (until then row-level security shows the transaction nothing).
+    func inTenantTransaction<T: Sendable>(_ tenant: TenantID, bindingFirst: Bool = true, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in
                 // Binds the transaction to the tenant for row-level security. JIT off: these are short OLTP statements
                 // whose cost estimates can cross the JIT threshold on a young table, and compiling would cost more than running.
-                try await connection.query("SELECT set_config('register.tenant_id', \(tenant.rawValue), true), set_config('jit', 'off', true)", logger: logger)
+                if bindingFirst {
+                    try await connection.query("SELECT set_config('register.tenant_id', \(tenant.rawValue), true), set_config('jit', 'off', true)", logger: logger)
+                }
                 return try await body(connection)
             }
         } catch let error as PostgresTransactionError {
