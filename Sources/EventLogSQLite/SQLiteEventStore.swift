@@ -249,7 +249,8 @@ public final class SQLiteEventStore: EventStore {
         arguments += [max(0, limit)]
         let query = sql
         let bound = arguments
-        let events = try await read { db in
+        // A page of the log can be long to read (a catch-up, a rebuild): off the calling thread.
+        let events = try await readOffThread { db in
             try Array(Row.fetchCursor(db.cachedStatement(sql: query), arguments: bound).map { Self.event(from: $0, tenant: tenant) })
         }
         guard let subject = filter.subject else { return events }
@@ -334,10 +335,23 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// Reads on a reader's snapshot. The read runs on the calling thread: GRDB's asynchronous read would hand it to
-    /// a reader's queue and back, two thread switches that cost more than the read itself (docs/benchmarks.md).
+    /// A short read (a stream, the head, keys) on a reader's snapshot, run on the calling thread: GRDB's asynchronous
+    /// read would hand it to a reader's queue and back, two thread switches that cost more than such a read itself
+    /// (docs/benchmarks.md). Long reads go through `readOffThread`, so that they never hold one of the few
+    /// cooperative threads that serve every request.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try Self.mappingErrors("read") { try pool.read(body) }
+    }
+
+    /// A read that may take long (a page of the log), on a thread of its own. Not GRDB's asynchronous read: that
+    /// one gives its reader connection back only after resuming on a cooperative thread, and with those threads
+    /// blocked in short reads waiting for a free connection, nothing moved (a test run hung that way).
+    func readOffThread<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Self.mappingErrors("read") { try self.pool.read(body) } })
+            }
+        }
     }
 
     static func mappingErrors<T>(_ what: String, _ body: () throws -> T) throws -> T {

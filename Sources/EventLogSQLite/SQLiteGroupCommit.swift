@@ -79,8 +79,9 @@ final class SQLiteGroupCommit: Sendable {
     private func decide(_ group: [Pending], tenant: TenantID, _ store: SQLiteEventStore, _ db: Database) {
         // One append alone needs no group plan: it is decided as a single append.
         let outcomes = group.count == 1 ? [.alone] : store.commitGroup(group.map(\.request), in: tenant, db)
-        for (entry, outcome) in zip(group, outcomes) {
-            switch outcome {
+        for (index, entry) in group.enumerated() {
+            // Every caller is resumed exactly once: one the group left undecided is decided alone.
+            switch index < outcomes.count ? outcomes[index] : .alone {
             case .written(let outcome):
                 entry.continuation.resume(returning: outcome.result)
             case .alone:

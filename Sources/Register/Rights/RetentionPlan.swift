@@ -60,9 +60,11 @@ public struct RetentionFacts: Sendable, Hashable {
         self.kind = kind
     }
 
-    /// Whether the person is under a legal hold on `date`.
+    /// Whether the person is under a legal hold on `date`. A hold still in force holds whatever the date: its start
+    /// is the day it was recorded, by the database's clock, and a plan dated a day earlier (a clock that disagrees, a
+    /// test's pinned date late in the evening UTC, which is already tomorrow in Finland) must not erase around it.
     public func isHeld(on date: LocalDate) -> Bool {
-        holds.contains { $0.from <= date && ($0.until.map { date < $0 } ?? true) }
+        holds.contains { hold in hold.until.map { hold.from <= date && date < $0 } ?? true }
     }
 }
 

@@ -168,7 +168,10 @@ struct RetentionRunTests {
             ]
             let plan = try await registry.retentionPlan(in: tenant, registers: [registers[0]], on: try LocalDate("2028-01-01"))
             let payerPlan = try #require(plan.first { $0.person == payer })
-            let tenYears = try LocalDate("2036-11-24"), planned = try LocalDate("2028-01-01")
+            // Ten years from the day the fee records were recorded: the database's clock, as a Finnish date.
+            let recorded = LocalDate.today(at: try await fixture.log.store.head(of: tenant).recordedAt.date)
+            let tenYears = try LocalDate(year: recorded.year + 10, month: recorded.month, day: min(recorded.day, recorded.month == 2 ? 28 : 31))
+            let planned = try LocalDate("2028-01-01")
             #expect(payerPlan.decidingClass?.rule.documentClass == "fee-records" && payerPlan.status == .due(tenYears),
                     "kept ten years from the last fee record: \(String(describing: payerPlan.status))")
             #expect(!payerPlan.isDue(on: planned))
