@@ -1,6 +1,7 @@
 import Foundation
 
-/// Group commit of one tenant's appends within this process, for both stores.
+/// Group commit of one tenant's appends within this process: the actor is PostgreSQL's; SQLite commits its groups on
+/// its writer's own queue (`SQLiteGroupCommit`) and shares only the planning (`plan`, `streams`, `finish`).
 ///
 /// Appends of a tenant are serialised (the head row lock on PostgreSQL, the one writer on SQLite), one transaction
 /// and one commit each; under concurrency they queue, and on a busy machine the holder is often descheduled while the

@@ -5,8 +5,9 @@ import GRDB
 /// The embedded event store: one SQLite file in WAL mode with `synchronous=FULL`, through a GRDB `DatabasePool`
 /// (one writer, concurrent readers on snapshots).
 ///
-/// Every append is one `BEGIN IMMEDIATE` transaction on the single writer, so appends are serialised — per tenant
-/// and, in this store, across tenants too — and positions commit in order. Readers never block the writer.
+/// Appends run in `BEGIN IMMEDIATE` transactions on the single writer (concurrent ones grouped into one, see
+/// `SQLiteGroupCommit`), so appends are serialised — per tenant and, in this store, across tenants too — and
+/// positions commit in order. Readers never block the writer.
 public final class SQLiteEventStore: EventStore {
     let pool: DatabasePool
     /// The database file.
