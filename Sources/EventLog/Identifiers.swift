@@ -111,14 +111,25 @@ public struct SubjectID: Hashable, Comparable, Sendable, Codable, CustomStringCo
 
     /// Parses the canonical UUID text form.
     public init(_ text: String) throws(EventLogError) {
-        guard let uuid = UUID(uuidString: text) else { throw EventLogError(.invalidArgument, "a subject id is a UUID") }
+        guard let uuid = UUID(canonical: text) else { throw EventLogError(.invalidArgument, "a subject id is a UUID") }
         self.uuid = uuid
     }
 
     public var description: String { uuid.lowercasedString }
-    public static func < (lhs: SubjectID, rhs: SubjectID) -> Bool { lhs.description < rhs.description }
+    /// The order of the text forms (fixed-width hex of the same bytes), compared without making them.
+    public static func < (lhs: SubjectID, rhs: SubjectID) -> Bool {
+        withUnsafeBytes(of: lhs.uuid.uuid) { left in
+            withUnsafeBytes(of: rhs.uuid.uuid) { right in left.lexicographicallyPrecedes(right) }
+        }
+    }
 
-    public init(from decoder: any Decoder) throws { uuid = try decoder.singleValueContainer().decode(UUID.self) }
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        guard let uuid = UUID(canonical: try container.decode(String.self)) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "a subject id is a UUID")
+        }
+        self.uuid = uuid
+    }
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)

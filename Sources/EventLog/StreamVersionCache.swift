@@ -80,6 +80,34 @@ extension UUID {
         return UUID(uuid: bytes)
     }
 
+    /// Parses the 36-character text form (either case), as `UUID(uuidString:)` does but without Foundation's parser,
+    /// which goes through `sscanf` (it showed in profiles of feeds and reads: subject ids are parsed from stream
+    /// ids and payloads all the time).
+    public init?(canonical text: some StringProtocol) {
+        var text = String(text)
+        guard let uuid = text.withUTF8({ Self.parse($0) }) else { return nil }
+        self = uuid
+    }
+
+    /// Parses the 36-character text form from UTF-8 bytes.
+    package static func parse(_ text: UnsafeBufferPointer<UInt8>) -> UUID? {
+        guard text.count == 36, text[8] == 0x2D, text[13] == 0x2D, text[18] == 0x2D, text[23] == 0x2D else { return nil }
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let ok = withUnsafeMutableBytes(of: &bytes) { raw -> Bool in
+            var out = 0
+            var index = 0
+            while index < 36 {
+                if index == 8 || index == 13 || index == 18 || index == 23 { index += 1 }
+                guard let high = hexNibble(text[index]), let low = hexNibble(text[index + 1]) else { return false }
+                raw[out] = high << 4 | low
+                out += 1
+                index += 2
+            }
+            return true
+        }
+        return ok ? UUID(uuid: bytes) : nil
+    }
+
     /// The canonical lower-case text form, without Foundation's formatter (which goes through sprintf).
     public var lowercasedString: String {
         let digits = Array("0123456789abcdef".utf8)

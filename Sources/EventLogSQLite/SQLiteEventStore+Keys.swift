@@ -71,8 +71,12 @@ extension SQLiteEventStore {
             versions.forget(tenant)
             wakeups.signal(tenant)
             // Move the committed pages out of the WAL and truncate it, so the old key bytes do not linger there.
-            // Best effort: a reader holding an old snapshot can keep the checkpoint from completing.
-            _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            // Best effort: a reader holding an old snapshot can keep the checkpoint from completing, and a background
+            // checkpoint in progress (SQLiteCheckpointer) refuses it at once, hence a few tries.
+            for _ in 0..<5 {
+                if (try? await pool.writeWithoutTransaction({ db in try db.checkpoint(.truncate) })) != nil { break }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
         }
         return result
     }

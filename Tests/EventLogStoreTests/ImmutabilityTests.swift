@@ -133,4 +133,37 @@ struct SQLiteDurabilityTests {
             #expect(try await store.synchronousMode() == 2)
         }
     }
+
+    /// Reads go through a memory map of the file (a feed's reads copied every page in otherwise, docs/benchmarks.md).
+    @Test("connections read the file through a memory map")
+    func memoryMapped() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let store = try #require(fixture.store as? SQLiteEventStore)
+            #expect(try await store.mappedSize() > 0)
+        }
+    }
+}
+
+@Suite("SQLite: WAL checkpoints")
+struct SQLiteCheckpointTests {
+    /// The store replaces SQLite's automatic checkpoint with its own (in the background, the writer finishing the tail).
+    /// If that never checkpointed, or never let the WAL start over, the WAL file would grow with every commit: these
+    /// 3 000 commits write well over 10 000 frames (40 MB) when nothing is copied back.
+    @Test("the WAL stays short under a stream of commits, and every commit is kept")
+    func walStaysShort() async throws {
+        try await StoreFixture.with(.sqlite) { fixture in
+            let tenant = Events.tenant()
+            let stream = Events.stream()
+            for round in 0..<3_000 {
+                _ = try await fixture.store.append([Events.event(stream: stream, note: "n\(round)")], to: tenant, metadata: StoreFixture.metadata)
+            }
+            let wal = try #require(fixture.sqlitePath) + "-wal"
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int)
+            #expect(size < 16 << 20, "the WAL grew to \(size >> 20) MB")
+            #expect(try await fixture.store.readStream(stream, of: tenant).count == 3_000)
+            try await fixture.withSecondStore { other async throws in
+                #expect(try await other.head(of: tenant).position.rawValue == 3_000)
+            }
+        }
+    }
 }

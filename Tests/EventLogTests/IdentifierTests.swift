@@ -21,6 +21,27 @@ struct IdentifierTests {
         #expect(throws: EventLogError.self) { try StreamRef(type: "9child", id: "x") }
     }
 
+    @Test("UUID text parses as Foundation parses it, and subject ids order as their text does")
+    func uuidText() throws {
+        for _ in 0..<500 {
+            let uuid = UUID()
+            #expect(UUID(canonical: uuid.uuidString) == uuid)
+            #expect(UUID(canonical: uuid.lowercasedString) == uuid)
+            #expect(UUID(canonical: uuid.uuidString.dropLast()) == nil)
+            let (a, b) = (SubjectID(uuid), SubjectID(UUID()))
+            #expect((a < b) == (a.description < b.description))
+            #expect(try SubjectID(a.description) == a)
+        }
+        for bad in ["", "not-a-uuid", "0123456789abcdef0123456789abcdef0123", "01234567-89ab-cdef-0123-456789abcdeg", "01234567-89ab-cdef-0123_456789abcdef"] {
+            #expect(UUID(canonical: bad) == nil)
+            #expect(UUID(uuidString: bad) == nil)
+            #expect(throws: EventLogError.self) { try SubjectID(bad) }
+        }
+        let decoded = try JSONDecoder().decode([SubjectID].self, from: Data(#"["0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"]"#.utf8))
+        #expect(decoded.map(\.description) == ["0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"])
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([SubjectID].self, from: Data(#"["robert'); drop table"]"#.utf8)) }
+    }
+
     @Test("timestamps print as UTC ISO 8601 with microseconds")
     func timestamps() {
         #expect(Timestamp(rawValue: 1_700_000_000_123_456).description == "2023-11-14T22:13:20.123456Z")

@@ -53,7 +53,7 @@ public struct SealedValue: Sendable, Hashable {
 
     init?(text: String) {
         let parts = text.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "v1", let uuid = UUID(uuidString: String(parts[1])),
+        guard parts.count == 3, parts[0] == "v1", let uuid = UUID(canonical: parts[1]),
               let box = Data(base64Encoded: String(parts[2])) else { return nil }
         self.subject = SubjectID(uuid)
         self.box = box
@@ -84,7 +84,7 @@ extension SealedValue {
                 }
                 if matches {
                     let start = index + marker.count
-                    if let uuid = Self.parseUUID(UnsafeBufferPointer(rebasing: bytes[start..<start + 36])) {
+                    if let uuid = UUID.parse(UnsafeBufferPointer(rebasing: bytes[start..<start + 36])) {
                         found.insert(SubjectID(uuid))
                     }
                     index = start + 36
@@ -94,25 +94,6 @@ extension SealedValue {
             }
         }
         return found
-    }
-
-    /// Parses the 36-character text form without Foundation's parser (this runs for every sealed field appended).
-    private static func parseUUID(_ text: UnsafeBufferPointer<UInt8>) -> UUID? {
-        guard text.count == 36, text[8] == 0x2D, text[13] == 0x2D, text[18] == 0x2D, text[23] == 0x2D else { return nil }
-        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let ok = withUnsafeMutableBytes(of: &bytes) { raw -> Bool in
-            var out = 0
-            var index = 0
-            while index < 36 {
-                if index == 8 || index == 13 || index == 18 || index == 23 { index += 1 }
-                guard let high = hexNibble(text[index]), let low = hexNibble(text[index + 1]) else { return false }
-                raw[out] = high << 4 | low
-                out += 1
-                index += 2
-            }
-            return true
-        }
-        return ok ? UUID(uuid: bytes) : nil
     }
 }
 

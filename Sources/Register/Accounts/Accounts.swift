@@ -227,7 +227,7 @@ public struct Accounts: Sendable {
     /// The principal an API token stands for; nil when it is malformed, unknown, revoked or expired.
     public func verifyToken(_ token: String, now: Timestamp = .now()) async throws -> Principal? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "rt", let tenant = try? TenantID(String(parts[1])), let id = UUID(uuidString: String(parts[2])) else { return nil }
+        guard parts.count == 4, parts[0] == "rt", let tenant = try? TenantID(String(parts[1])), let id = UUID(canonical: parts[2]) else { return nil }
         let events = try await store.readStream(Self.tokenStream(id), of: tenant)
         guard let first = events.first, let issued = try? JSONDecoder().decode(ApiTokenIssued.self, from: first.payload),
               !events.contains(where: { $0.eventType == ApiTokenRevoked.eventType }) else { return nil }

@@ -276,8 +276,10 @@ public struct FeedReader: Sendable {
     /// Whose event it is: the person of a person stream, the child of an attendance stream.
     static func subject(of event: RecordedEvent) -> PersonID? {
         switch event.stream.type {
-        case "person": return try? PersonID(event.stream.id)
-        case "attendance": return event.stream.id.split(separator: ".").first.flatMap { try? PersonID(String($0)) }
+        case "person": return UUID(canonical: event.stream.id).map(PersonID.init)
+        case "attendance":  // `<person>.<month>`, read without String's Character machinery (this runs per event per page)
+            let id = event.stream.id
+            return UUID(canonical: id[..<(id.utf8.firstIndex(of: UInt8(ascii: ".")) ?? id.endIndex)]).map(PersonID.init)
         default: return nil
         }
     }

@@ -40,7 +40,7 @@ extension Registry {
             let page = try await store.read(tenant, after: position, through: nil, limit: 5_000,
                                             filter: EventFilter(eventTypes: [FeeFamilyComposed.eventType], streamTypes: ["fee-family"]))
             for event in page {
-                if let id = UUID(uuidString: event.stream.id), seen.insert(id).inserted { families.append(id) }
+                if let id = UUID(canonical: event.stream.id), seen.insert(id).inserted { families.append(id) }
             }
             guard let last = page.last, page.count == 5_000 else { break }
             position = last.position

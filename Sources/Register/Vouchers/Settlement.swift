@@ -115,7 +115,7 @@ extension Registry {
             let page = try await store.read(tenant, after: position, through: nil, limit: 5_000,
                                             filter: EventFilter(eventTypes: [FeeFamilyComposed.eventType], streamTypes: ["fee-family"]))
             for event in page {
-                guard let id = UUID(uuidString: event.stream.id), let composed = try? JSONDecoder().decode(FeeFamilyComposed.self, from: event.payload) else { continue }
+                guard let id = UUID(canonical: event.stream.id), let composed = try? JSONDecoder().decode(FeeFamilyComposed.self, from: event.payload) else { continue }
                 for child in composed.children where !(families[child]?.contains(id) ?? false) { families[child, default: []].append(id) }
             }
             guard let last = page.last, page.count == 5_000 else { break }

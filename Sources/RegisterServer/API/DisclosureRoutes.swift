@@ -115,7 +115,7 @@ extension RegisterAPI {
     func checkRequester(_ request: Request, of record: PersonRecord, _ caller: Caller, channel: String) async throws {
         var requester: PersonID?
         if let text = request.uri.queryParameters.get("requester") {
-            guard let uuid = UUID(uuidString: String(text)) else {
+            guard let uuid = UUID(canonical: text) else {
                 throw Problem(status: .badRequest, code: "invalid-field", detail: "requester is the id of the person the report is for.", field: "requester")
             }
             requester = PersonID(uuid)

@@ -99,12 +99,12 @@ struct RegisterAPI: Sendable {
 
     /// A path parameter that is a person's id; a malformed one is a 404 like any unknown id.
     func personID(_ context: RegisterRequestContext, _ name: String = "person") throws -> PersonID {
-        guard let text = context.parameters.get(name), let uuid = UUID(uuidString: text) else { throw Problem.notFound }
+        guard let text = context.parameters.get(name), let uuid = UUID(canonical: text) else { throw Problem.notFound }
         return PersonID(uuid)
     }
 
     func uuid(_ context: RegisterRequestContext, _ name: String) throws -> UUID {
-        guard let text = context.parameters.get(name), let uuid = UUID(uuidString: text) else { throw Problem.notFound }
+        guard let text = context.parameters.get(name), let uuid = UUID(canonical: text) else { throw Problem.notFound }
         return uuid
     }
 

@@ -246,7 +246,7 @@ extension RegisterAPI {
 
 extension PersonID {
     init?(uuidString: String) {
-        guard let uuid = UUID(uuidString: uuidString) else { return nil }
+        guard let uuid = UUID(canonical: uuidString) else { return nil }
         self.init(uuid)
     }
 }
