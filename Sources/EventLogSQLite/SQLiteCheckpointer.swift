@@ -42,6 +42,9 @@ final class SQLiteCheckpointer: Sendable {
     init(path: String) throws {
         var configuration = Configuration()
         configuration.label = "register.sqlite.checkpoint"
+        // As the store's pool: another process may hold a lock briefly while this connection opens. (A passive
+        // checkpoint itself never waits.)
+        configuration.busyMode = .timeout(30)
         connection = try DatabaseQueue(path: path, configuration: configuration)
     }
 

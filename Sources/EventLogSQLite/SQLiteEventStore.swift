@@ -72,7 +72,7 @@ public final class SQLiteEventStore: EventStore {
         try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
-    /// The bytes of the file a reader maps (0: reads copy every page in).
+    /// The most of the file a connection maps, in bytes (0: reads copy every page in).
     public func mappedSize() async throws -> Int64 {
         try await pool.read { db in try Int64.fetchOne(db, sql: "PRAGMA mmap_size") ?? 0 }
     }
