@@ -71,4 +71,24 @@ struct LocalDateTests {
         #expect(try LocalDate("2024-02-29").description == "2024-02-29")
         #expect(try LocalDate("2026-03-01").adding(days: -1) == (try LocalDate("2026-02-28")))
     }
+
+    private static func instant(_ text: String) throws -> Date {
+        try #require(ISO8601DateFormatter().date(from: text))
+    }
+
+    /// "Today" is remembered with its bounds between calls; asking across midnights and the changes of the clocks,
+    /// forwards and back, must give the calendar's answer every time.
+    @Test("the Finnish day, across midnight and both changes of the clocks, asked in any order")
+    func today() throws {
+        let cases: [(String, String)] = [
+            ("2026-11-24T21:59:59Z", "2026-11-24"), ("2026-11-24T22:00:00Z", "2026-11-25"),  // UTC+2
+            ("2026-03-28T21:59:59Z", "2026-03-28"), ("2026-03-28T22:00:00Z", "2026-03-29"),  // the 23-hour day
+            ("2026-03-29T20:59:59Z", "2026-03-29"), ("2026-03-29T21:00:00Z", "2026-03-30"),  // UTC+3 from 29 March
+            ("2026-10-24T20:59:59Z", "2026-10-24"), ("2026-10-24T21:00:00Z", "2026-10-25"),  // the 25-hour day
+            ("2026-10-25T21:59:59Z", "2026-10-25"), ("2026-10-25T22:00:00Z", "2026-10-26"),
+        ]
+        for (text, expected) in cases + cases.reversed() + cases.shuffled() {
+            #expect(LocalDate.today(at: try Self.instant(text)).description == expected, "at \(text)")
+        }
+    }
 }
