@@ -22,6 +22,20 @@ package enum StorageCoding {
         return data
     }
 
+    /// Subjects from 16 bytes each (a store's column, read in place).
+    package static func subjects(from raw: UnsafeRawBufferPointer) -> [SubjectID] {
+        var subjects: [SubjectID] = []
+        subjects.reserveCapacity(raw.count / 16)
+        var offset = 0
+        while offset + 16 <= raw.count {
+            var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 16])) }
+            subjects.append(SubjectID(UUID(uuid: uuid)))
+            offset += 16
+        }
+        return subjects
+    }
+
     /// Subjects from 16 bytes each.
     package static func subjects(from data: Data) -> [SubjectID] {
         var subjects: [SubjectID] = []

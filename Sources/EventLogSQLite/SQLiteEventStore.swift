@@ -274,7 +274,9 @@ public final class SQLiteEventStore: EventStore {
         let bound = arguments
         // A page of the log can be long to read (a catch-up, a rebuild): off the calling thread.
         let events = try await readOffThread { db in
-            try Array(Row.fetchCursor(db.cachedStatement(sql: query), arguments: bound).map { Self.event(from: $0, tenant: tenant) })
+            let statement = try db.cachedStatement(sql: query)
+            try statement.setArguments(bound)
+            return try SQLiteRowWriter(statement, in: db).rows { Self.event(from: $0, tenant: tenant) }
         }
         guard let subject = filter.subject else { return events }
         let matching = events.filter { $0.subjects.contains(subject) }
@@ -300,8 +302,13 @@ public final class SQLiteEventStore: EventStore {
             SELECT \(Self.columns) FROM log_events
             WHERE tenant_id = ? AND stream_type = ? AND stream_id = ? AND stream_version > ? ORDER BY stream_version LIMIT ?
             """)
-        return try Array(Row.fetchCursor(statement, arguments: [tenant.rawValue, stream.type, stream.id, afterVersion, max(0, limit)])
-            .map { Self.event(from: $0, tenant: tenant) })
+        let query = SQLiteRowWriter(statement, in: db)
+        query.bind(1, tenant.rawValue)
+        query.bind(2, stream.type)
+        query.bind(3, stream.id)
+        query.bind(4, afterVersion)
+        query.bind(5, Int64(max(0, limit)))
+        return try query.rows { Self.event(from: $0, tenant: tenant) }
     }
 
     public func head(of tenant: TenantID) async throws -> LogHead {
@@ -319,19 +326,15 @@ public final class SQLiteEventStore: EventStore {
         correlation_id, causation_id, subjects, payload, prev_hash, hash
         """
 
-    static func event(from row: Row, tenant: TenantID) -> RecordedEvent {
-        let eventID: Data = row[1]
-        let correlation: Data? = row[10]
-        let causation: Data? = row[11]
-        let previous: Data = row[14]
-        let hash: Data = row[15]
-        return RecordedEvent(
-            tenant: tenant, position: LogPosition(row[0] as Int64), eventID: StorageCoding.uuid(from: eventID) ?? UUID(uuid: UUID_NULL),
-            stream: StreamRef(uncheckedType: row[2], id: row[3]), streamVersion: row[4], eventType: row[5], schemaVersion: row[6],
-            recordedAt: Timestamp(rawValue: row[7]), actor: Actor(unchecked: row[8], role: row[9]),
-            correlationID: correlation.flatMap(StorageCoding.uuid(from:)), causationID: causation.flatMap(StorageCoding.uuid(from:)),
-            subjects: StorageCoding.subjects(from: row[12]), payload: row[13],
-            previousHash: EventDigest(unchecked: [UInt8](previous)), hash: EventDigest(unchecked: [UInt8](hash)))
+    /// The event on the row a statement of `columns` is on.
+    static func event(from row: SQLiteColumns, tenant: TenantID) -> RecordedEvent {
+        RecordedEvent(
+            tenant: tenant, position: LogPosition(row.int64(0)), eventID: row.uuid(1) ?? UUID(uuid: UUID_NULL),
+            stream: StreamRef(uncheckedType: row.text(2), id: row.text(3)), streamVersion: row.int64(4), eventType: row.text(5),
+            schemaVersion: Int(row.int64(6)), recordedAt: Timestamp(rawValue: row.int64(7)), actor: Actor(unchecked: row.text(8), role: row.text(9)),
+            correlationID: row.uuid(10), causationID: row.uuid(11),
+            subjects: row.withBytes(12) { StorageCoding.subjects(from: $0) }, payload: row.data(13),
+            previousHash: EventDigest(unchecked: row.bytes(14)), hash: EventDigest(unchecked: row.bytes(15)))
     }
 
     // MARK: Transactions

@@ -16,8 +16,7 @@ public struct LogExporter: Sendable {
     public func export(_ tenant: TenantID, includeKeys: Bool = true, pageSize: Int = 2_000,
                        write: (Data) throws -> Void, progress: ((Int, Int) -> Void)? = nil) async throws -> LogHead {
         let head = try await store.head(of: tenant)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = SortedJSONEncoder()
         func line(_ value: some Encodable) throws -> Data {
             var data = try encoder.encode(value)
             data.append(0x0A)

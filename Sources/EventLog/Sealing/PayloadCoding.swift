@@ -12,8 +12,7 @@ public struct PayloadSealer: Sendable {
 
     /// Several payloads with one encoder (the cheaper way for a batch).
     public func seal<Payload: Encodable>(_ payloads: [Payload]) throws -> [Data] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var encoder = SortedJSONEncoder()
         encoder.userInfo[.registerSubjectKeys] = keys
         return try payloads.map { payload in
             let data = try encoder.encode(payload)

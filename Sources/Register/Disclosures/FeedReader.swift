@@ -267,11 +267,7 @@ public struct FeedReader: Sendable {
     }
 
     /// Sorted keys, slashes unescaped: the JSON every feed answer carries.
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
+    public static let encoder = SortedJSONEncoder()
 
     /// Whose event it is: the person of a person stream, the child of an attendance stream.
     static func subject(of event: RecordedEvent) -> PersonID? {

@@ -29,9 +29,7 @@ public struct Problem: Codable, Sendable, Error {
     public var code: String { String(type.dropFirst("urn:register:problem:".count)) }
 
     func response() -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = (try? encoder.encode(self)) ?? Data(#"{"status":500,"title":"Internal Server Error"}"#.utf8)
+        let body = (try? SortedJSONEncoder().encode(self)) ?? Data(#"{"status":500,"title":"Internal Server Error"}"#.utf8)
         return Response(status: .init(code: status), headers: [.contentType: "application/problem+json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
