@@ -54,12 +54,14 @@ final class JSONArrayStorage {
 }
 
 final class JSONObjectStorage {
-    var keys: [String] = []
-    var values: [JSONNode] = []
+    var entries: [(key: String, value: JSONNode)] = []
+
+    init() {
+        entries.reserveCapacity(8)
+    }
 
     func set(_ value: JSONNode, for key: String) {
-        keys.append(key)
-        values.append(value)
+        entries.append((key, value))
     }
 }
 
@@ -328,24 +330,29 @@ struct JSONBytesWriter {
     }
 
     private mutating func writeObject(_ storage: JSONObjectStorage) throws {
-        let keys = storage.keys
-        // Sorted by key, and among equal keys the last one written first, so that it is the one kept.
-        let order = keys.indices.sorted { left, right in
-            let lhs = keys[left], rhs = keys[right]
-            return lhs == rhs ? left > right : lhs < rhs
-        }
+        let entries = storage.entries
         bytes.append(UInt8(ascii: "{"))
-        var previous: String?
-        var first = true
-        for index in order {
-            let key = keys[index]
-            if key == previous { continue }
-            previous = key
-            if !first { bytes.append(UInt8(ascii: ",")) }
-            first = false
-            writeString(key)
+        if entries.count == 1 {
+            writeString(entries[0].key)
             bytes.append(UInt8(ascii: ":"))
-            try write(storage.values[index])
+            try write(entries[0].value)
+        } else if !entries.isEmpty {
+            // Sorted by key, and among equal keys the last one written first, so that it is the one kept.
+            let order = entries.indices.sorted { left, right in
+                let lhs = entries[left].key, rhs = entries[right].key
+                return lhs == rhs ? left > right : lhs < rhs
+            }
+            var previous: Int?
+            for index in order {
+                if let previous {
+                    if entries[previous].key == entries[index].key { continue }
+                    bytes.append(UInt8(ascii: ","))
+                }
+                previous = index
+                writeString(entries[index].key)
+                bytes.append(UInt8(ascii: ":"))
+                try write(entries[index].value)
+            }
         }
         bytes.append(UInt8(ascii: "}"))
     }
