@@ -27,6 +27,22 @@ struct SealingUnitTests {
         }
     }
 
+    @Test("the sealed subjects of a payload are found wherever their markers are, and nothing else is taken for one")
+    func sealedSubjects() throws {
+        let first = SubjectID.random(), second = SubjectID.random()
+        let keys = SubjectKeys(tenant: Self.tenant, states: [first: .available(SymmetricKey(size: .bits256)), second: .available(SymmetricKey(size: .bits256))])
+        struct Pair: Codable { var a: Personal<String>; var b: Personal<String>; var c: Personal<String>; var note: String }
+        let sealed = try PayloadSealer(keys: keys).seal(Pair(a: .clear("x", subject: first), b: .clear("y", subject: second),
+                                                             c: .clear("z", subject: first), note: "$ $sealed \"$sealed\":\"v1."))
+        #expect(SealedValue.subjects(in: sealed) == [first, second])
+        // A marker cut short at the end, or with no id after it, names no one.
+        let text = String(decoding: sealed, as: UTF8.self)
+        #expect(SealedValue.subjects(in: Data(#"{"n":"$$","x":{"$sealed":"v1.\#(first)"#.prefix(40).utf8)) == [])
+        #expect(SealedValue.subjects(in: Data(#"{"x":{"$sealed":"v1.not-a-uuid-at-all-but-36-characters-long.AAAA"}}"#.utf8)) == [])
+        #expect(SealedValue.subjects(in: Data(text.utf8.prefix(text.utf8.count / 2))).isSubset(of: [first, second]))
+        #expect(SealedValue.subjects(in: Data()) == [] && SealedValue.subjects(in: Data("$".utf8)) == [])
+    }
+
     @Test("erased keys read as erased; a foreign tenant's key or an altered box is an error, not a value")
     func erasedAndAltered() throws {
         let subject = SubjectID.random()

@@ -69,28 +69,21 @@ extension SealedValue {
     package static func subjects(in payload: Data) -> Set<SubjectID> {
         var found = Set<SubjectID>()
         payload.withUnsafeBytes { raw in
-            let bytes = raw.bindMemory(to: UInt8.self)
+            guard let base = raw.baseAddress else { return }
             let marker = Self.marker
-            var index = 0
-            while index + marker.count + 36 <= bytes.count {
-                guard bytes[index] == marker[0] else {
-                    index += 1
-                    continue
+            let count = raw.count
+            // `memchr` for the marker's `$` (rare in JSON, unlike its opening quote): this scan runs over every
+            // payload appended, and disclosure records are long.
+            var from = 1
+            while from < count, let hit = memchr(base + from, Int32(UInt8(ascii: "$")), count - from) {
+                let start = base.distance(to: UnsafeRawPointer(hit)) - 1
+                from = start + 2
+                guard start + marker.count + 36 <= count, marker.indices.allSatisfy({ raw[start + $0] == marker[$0] }) else { continue }
+                let id = start + marker.count
+                if let uuid = UUID.parse(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[id..<id + 36])) {
+                    found.insert(SubjectID(uuid))
                 }
-                var matches = true
-                for offset in 1..<marker.count where bytes[index + offset] != marker[offset] {
-                    matches = false
-                    break
-                }
-                if matches {
-                    let start = index + marker.count
-                    if let uuid = UUID.parse(UnsafeBufferPointer(rebasing: bytes[start..<start + 36])) {
-                        found.insert(SubjectID(uuid))
-                    }
-                    index = start + 36
-                } else {
-                    index += 1
-                }
+                from = id + 36
             }
         }
         return found
