@@ -2,7 +2,8 @@ import Foundation
 
 /// Encodes `Encodable` values as JSON with sorted keys and unescaped slashes: byte for byte what Foundation's
 /// `JSONEncoder` writes with `outputFormatting = [.sortedKeys, .withoutEscapingSlashes]` and its default strategies
-/// (a test compares the two on the register's own types and on generated values), in a fraction of its time.
+/// (tests compare the two on generated values of every container shape and on the register's own types), in about
+/// half its time.
 ///
 /// Why it exists: Foundation's encoder was the largest single item in profiles of the API's child read (about a
 /// tenth of the server's CPU for one overview) and a share of every sealed payload. It keeps a coding path array and

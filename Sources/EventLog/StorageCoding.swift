@@ -9,10 +9,15 @@ package enum StorageCoding {
 
     /// A UUID from 16 bytes, nil for any other length.
     package static func uuid(from data: Data) -> UUID? {
-        guard data.count == 16 else { return nil }
-        var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &raw) { target in data.withUnsafeBytes { target.copyMemory(from: $0) } }
-        return UUID(uuid: raw)
+        data.withUnsafeBytes { uuid(from: $0) }
+    }
+
+    /// A UUID from 16 bytes read in place (a store's column), nil for any other length.
+    package static func uuid(from raw: UnsafeRawBufferPointer) -> UUID? {
+        guard raw.count == 16 else { return nil }
+        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: raw) }
+        return UUID(uuid: uuid)
     }
 
     /// Subjects as 16 bytes each, in order.
@@ -28,9 +33,7 @@ package enum StorageCoding {
         subjects.reserveCapacity(raw.count / 16)
         var offset = 0
         while offset + 16 <= raw.count {
-            var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 16])) }
-            subjects.append(SubjectID(UUID(uuid: uuid)))
+            if let uuid = uuid(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 16])) { subjects.append(SubjectID(uuid)) }
             offset += 16
         }
         return subjects
@@ -38,14 +41,7 @@ package enum StorageCoding {
 
     /// Subjects from 16 bytes each.
     package static func subjects(from data: Data) -> [SubjectID] {
-        var subjects: [SubjectID] = []
-        subjects.reserveCapacity(data.count / 16)
-        var index = data.startIndex
-        while index + 16 <= data.endIndex {
-            if let uuid = uuid(from: data[index..<index + 16]) { subjects.append(SubjectID(uuid)) }
-            index += 16
-        }
-        return subjects
+        data.withUnsafeBytes { subjects(from: $0) }
     }
 }
 

@@ -123,10 +123,6 @@ package struct SQLiteColumns {
         sqlite3_column_int64(statement, index)
     }
 
-    package func isNull(_ index: Int32) -> Bool {
-        sqlite3_column_type(statement, index) == SQLITE_NULL
-    }
-
     package func text(_ index: Int32) -> String {
         guard let text = sqlite3_column_text(statement, index) else { return "" }
         return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, index))), as: UTF8.self)
@@ -148,11 +144,6 @@ package struct SQLiteColumns {
 
     /// A 16-byte BLOB as a UUID; nil for NULL or any other length.
     package func uuid(_ index: Int32) -> UUID? {
-        withBytes(index) { raw in
-            guard raw.count == 16 else { return nil }
-            var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: raw) }
-            return UUID(uuid: uuid)
-        }
+        withBytes(index) { StorageCoding.uuid(from: $0) }
     }
 }
