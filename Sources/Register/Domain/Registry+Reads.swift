@@ -21,7 +21,10 @@ extension Registry {
     /// A person and the tenant's restrictions in force, read together; with `linked`, also every person the record
     /// links to (opened like the person), keyed by id.
     /// - Throws: `not-found` when the tenant has no such person.
-    public func personReading(_ id: PersonID, in tenant: TenantID, opening: Bool = true, linked: Bool = false) async throws -> PersonReading {
+    /// - Parameter streams: more streams to read whole in the same snapshot (an attendance write's month), in
+    ///   `PersonReading.streams`.
+    public func personReading(_ id: PersonID, in tenant: TenantID, opening: Bool = true, linked: Bool = false,
+                              alongWith streams: [StreamRef] = []) async throws -> PersonReading {
         let key = PersonRecordCache.Key(tenant: tenant, person: id, opened: opening)
         let kept = records[key]
         let restrictionsBefore = restrictionCache.get(tenant)
@@ -30,7 +33,8 @@ extension Registry {
         let keptLinks = expectedLinks.map { records[PersonRecordCache.Key(tenant: tenant, person: $0, opened: opening)] }
         let pages = try await store.readStreams(
             [StreamRead(RegisterStreams.person(id), afterVersion: kept?.version ?? 0), StreamRead(RestrictionStreams.all, afterVersion: restrictionsBefore.version)]
-                + zip(expectedLinks, keptLinks).map { StreamRead(RegisterStreams.person($0), afterVersion: $1?.version ?? 0) },
+                + zip(expectedLinks, keptLinks).map { StreamRead(RegisterStreams.person($0), afterVersion: $1?.version ?? 0) }
+                + streams.map { StreamRead($0) },
             of: tenant, limit: Self.page)
         let record = try await fold(id, in: tenant, opening: opening, kept: kept, events: try await rest(of: RegisterStreams.person(id), pages[0], in: tenant))
         let restrictions = try await advanceRestrictions(restrictionsBefore, pages[1], in: tenant)
@@ -44,7 +48,12 @@ extension Registry {
                 people[link.person] = try await load(link.person, in: tenant, opening: opening)
             }
         }
-        return PersonReading(record: record, linked: people, restrictions: restrictions.restrictions, restrictionsVersion: restrictions.version)
+        var along: [StreamRef: [RecordedEvent]] = [:]
+        for (index, stream) in streams.enumerated() {
+            along[stream] = try await rest(of: stream, pages[2 + expectedLinks.count + index], in: tenant)
+        }
+        return PersonReading(record: record, linked: people, restrictions: restrictions.restrictions, restrictionsVersion: restrictions.version,
+                             streams: along)
     }
 
     /// The most events asked of one stream in one read.
@@ -104,4 +113,6 @@ public struct PersonReading: Sendable {
     public let restrictions: [PersonID: Restriction]
     /// The version of the restrictions stream they were read at: what a decision on them expects.
     public let restrictionsVersion: Int64
+    /// The streams asked for along with the person, whole, from the same snapshot.
+    public let streams: [StreamRef: [RecordedEvent]]
 }

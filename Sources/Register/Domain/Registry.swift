@@ -257,7 +257,7 @@ public struct Registry: Sendable {
     // MARK: Attendance
 
     public func bookCareTime(for child: PersonID, on date: LocalDate, from start: LocalTime, to end: LocalTime,
-                             in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonRecord? = nil) async throws {
+                             in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonReading? = nil) async throws {
         guard start < end else { throw DomainError(.rule, "care-time-order", "A booked care time ends after it starts.", field: "end") }
         try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { record, day in
             guard record.placement(on: date) != nil else { throw Self.notPlaced(date) }
@@ -268,7 +268,7 @@ public struct Registry: Sendable {
 
     /// An arrival: only during a placement in that unit, not on a day marked absent, not while already present.
     public func recordArrival(of child: PersonID, on date: LocalDate, at time: LocalTime, unit: String,
-                              in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonRecord? = nil) async throws {
+                              in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonReading? = nil) async throws {
         try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { record, day in
             guard let placement = record.placement(on: date), placement.unit == unit else {
                 throw DomainError(.rule, "not-placed", "The child has no placement in unit \(unit) on \(date).", field: "unit")
@@ -284,7 +284,7 @@ public struct Registry: Sendable {
 
     /// A departure: after an arrival the same day, at or after its time.
     public func recordDeparture(of child: PersonID, on date: LocalDate, at time: LocalTime, in tenant: TenantID, by metadata: EventMetadata,
-                                knowing known: PersonRecord? = nil) async throws {
+                                knowing known: PersonReading? = nil) async throws {
         try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { _, day in
             guard let visit = day.visits.last, visit.departure == nil else {
                 throw DomainError(.rule, "no-arrival", "The child has no arrival without a departure on \(date).", field: "date")
@@ -298,7 +298,7 @@ public struct Registry: Sendable {
 
     /// An absence: during a placement, and not on a day the child attended.
     public func markAbsence(of child: PersonID, on date: LocalDate, kind: AbsenceKind, in tenant: TenantID, by metadata: EventMetadata,
-                            knowing known: PersonRecord? = nil) async throws {
+                            knowing known: PersonReading? = nil) async throws {
         try await recordAttendance(of: child, on: date, in: tenant, by: metadata, knowing: known) { record, day in
             guard record.placement(on: date) != nil else { throw Self.notPlaced(date) }
             if day.isPresent { throw DomainError(.rule, "present-that-day", "The child attended on \(date); the day cannot be marked absent.", field: "date") }
@@ -309,24 +309,34 @@ public struct Registry: Sendable {
 
     /// Loads the child's record (placements) and the month's attendance, decides, and appends to the month's stream
     /// expecting both streams unchanged, so a placement ended meanwhile cannot slip past the rules.
-    /// - Parameter known: the child's record as the caller just read it (`personStructure`), to save reading it again
-    ///   on the first attempt; the append's expected version still guards it.
-    private func recordAttendance(of child: PersonID, on date: LocalDate, in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonRecord?,
+    /// - Parameter known: what the caller just read of the child (`personReading`), to save reading it again on the
+    ///   first attempt; with the day's month among its streams, read in the same snapshot, that attempt reads
+    ///   nothing more. The append's expected versions still guard all three.
+    private func recordAttendance(of child: PersonID, on date: LocalDate, in tenant: TenantID, by metadata: EventMetadata, knowing known: PersonReading?,
                                   decide: (PersonRecord, AttendanceMonth.AttendanceDay) throws -> (String, Data)?) async throws {
         guard date <= LocalDate.today(at: now()).adding(days: 366) else {
             throw DomainError.invalid("date", "date is more than a year ahead")
         }
         let stream = RegisterStreams.attendance(child, month: date.monthKey)
         for attempt in 1...Self.attempts {
+            let first = attempt == 1 ? known.flatMap { $0.record.id == child ? $0 : nil } : nil
             let record: PersonRecord
-            if attempt == 1, let known, known.id == child { record = known } else { record = try await personStructure(child, in: tenant) }
+            if let first { record = first.record } else { record = try await personStructure(child, in: tenant) }
             try Self.requireChild(record)
             try Self.refuseErased(record)
-            // The restrictions and the month in one read.
-            let cached = restrictionCache.get(tenant)
-            let pages = try await store.readStreams([StreamRead(RestrictionStreams.all, afterVersion: cached.version), StreamRead(stream)], of: tenant, limit: Self.page)
-            let restrictions = try Self.refuseRestricted(child, try await advanceRestrictions(cached, pages[0], in: tenant))
-            let events = try await rest(of: stream, pages[1], in: tenant)
+            let restrictions: ExpectedVersion
+            let events: [RecordedEvent]
+            if let first, let month = first.streams[stream] {
+                // Read with the child, in the same snapshot.
+                restrictions = try Self.refuseRestricted(child, (first.restrictionsVersion, first.restrictions))
+                events = month
+            } else {
+                // The restrictions and the month in one read.
+                let cached = restrictionCache.get(tenant)
+                let pages = try await store.readStreams([StreamRead(RestrictionStreams.all, afterVersion: cached.version), StreamRead(stream)], of: tenant, limit: Self.page)
+                restrictions = try Self.refuseRestricted(child, try await advanceRestrictions(cached, pages[0], in: tenant))
+                events = try await rest(of: stream, pages[1], in: tenant)
+            }
             let month = try AttendanceMonth.fold(events, child: child, month: date.monthKey, day: date)
             guard let (type, payload) = try decide(record, month.days[date] ?? .init()) else { return }
             do {

@@ -118,11 +118,11 @@ struct RegisterAPI: Sendable {
     /// `reachablePerson` as one reading of the store: the person with the tenant's restrictions (for the check, and
     /// for answers that mark restricted people) and, with `linked`, the people the record links to.
     func reachable(_ id: PersonID, _ caller: Caller, with permission: Permission, opening: Bool = true,
-                   allowingRestricted: Bool = false, linked: Bool = false) async throws -> PersonReading {
+                   allowingRestricted: Bool = false, linked: Bool = false, alongWith streams: [StreamRef] = []) async throws -> PersonReading {
         try caller.grants.require(permission)
         let reading: PersonReading
         do {
-            reading = try await registry.personReading(id, in: caller.tenant, opening: opening, linked: linked)
+            reading = try await registry.personReading(id, in: caller.tenant, opening: opening, linked: linked, alongWith: streams)
         } catch let error as DomainError where error.kind == .notFound {
             throw Problem.notFound
         }
