@@ -133,10 +133,14 @@ package actor AppendGroups {
         return streams
     }
 
-    /// After a group committed: records what the version cache learned and wakes subscribers.
-    package static func finish(_ outcomes: [Outcome], tenant: TenantID, versions: StreamVersionCache, wakeups: LogWakeups) {
-        for case .written(let outcome) in outcomes {
-            _ = AppendAttempt.written(outcome).finish(tenant, versions: versions, wakeups: wakeups)
+    /// After a group committed: records what the version cache learned and wakes subscribers, once for the group.
+    package static func finish(_ outcomes: [Outcome], of requests: [Request], tenant: TenantID, versions: StreamVersionCache, wakeups: LogWakeups) {
+        var eventTypes = Set<String>()
+        for (outcome, request) in zip(outcomes, requests) {
+            guard case .written(let outcome) = outcome, let written = outcome.written else { continue }
+            versions.record(written.versions, in: tenant, from: written.base, to: written.head)
+            for event in request.events { eventTypes.insert(event.eventType) }
         }
+        if !eventTypes.isEmpty { wakeups.signal(tenant, eventTypes: eventTypes) }
     }
 }

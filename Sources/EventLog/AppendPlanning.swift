@@ -139,15 +139,15 @@ package enum AppendAttempt: Sendable {
 
 extension AppendAttempt {
     /// The append's result; after a write, the stream versions it learned are recorded and the tenant's
-    /// subscribers woken (both only once the transaction has committed).
-    package func finish(_ tenant: TenantID, versions: StreamVersionCache, wakeups: LogWakeups) -> AppendResult {
+    /// subscribers woken — those interested in the types of `events` — (both only once the transaction has committed).
+    package func finish(_ tenant: TenantID, events: [ProposedEvent], versions: StreamVersionCache, wakeups: LogWakeups) -> AppendResult {
         switch self {
         case .retried(let result):
             return result
         case .written(let outcome):
             if let written = outcome.written {
                 versions.record(written.versions, in: tenant, from: written.base, to: written.head)
-                wakeups.signal(tenant)
+                wakeups.signal(tenant, eventTypes: Set(events.map(\.eventType)))
             }
             return outcome.result
         }

@@ -6,34 +6,73 @@ import Synchronization
 /// A store signals a tenant after each committed append (in-process), and the PostgreSQL store also after each
 /// `NOTIFY` from other processes. A signal is only a hint: subscribers always re-read from their own position,
 /// so a lost or duplicated signal costs latency, never an event.
+///
+/// A signal names the event types it committed, and a subscriber may wait for some types only (`interest`): a feed
+/// that carries attendance is not woken by the disclosure records the other partners' pages append. Without this, a
+/// hundred partners following one tenant woke each other a hundred times per append (each page's record is an
+/// append), and each wake made a page that found nothing. A signal without types (an import, a shredded key, a
+/// notification from an older process) wakes every subscriber of the tenant.
 public final class LogWakeups: Sendable {
     private struct Waiter: Sendable {
         let tenant: TenantID
+        let interest: Set<String>?
         let continuation: CheckedContinuation<Void, Never>
     }
 
+    private struct Counters: Sendable {
+        /// Every signal.
+        var all: UInt64 = 0
+        /// Signals that named no types (relevant to every interest).
+        var untyped: UInt64 = 0
+        /// Per event type, the signals that named it.
+        var typed: [String: UInt64] = [:]
+
+        func generation(for interest: Set<String>?) -> UInt64 {
+            guard let interest else { return all }
+            // A sum of counters that only grow changes exactly when one of them does.
+            return interest.reduce(untyped) { $0 &+ (typed[$1] ?? 0) }
+        }
+    }
+
     private struct State: Sendable {
-        var generations: [TenantID: UInt64] = [:]
+        var tenants: [TenantID: Counters] = [:]
         var globalGeneration: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
+
+        func generation(of tenant: TenantID, interest: Set<String>?) -> UInt64 {
+            globalGeneration &+ (tenants[tenant]?.generation(for: interest) ?? 0)
+        }
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    /// A counter that changes whenever the tenant (or every tenant) is signalled. Read it before reading the log,
-    /// then `wait(for:after:)` with it: a signal that arrives in between is not missed.
-    public func generation(of tenant: TenantID) -> UInt64 {
-        state.withLock { $0.globalGeneration &+ ($0.generations[tenant] ?? 0) }
+    /// A counter that changes whenever the tenant (or every tenant) is signalled — with `interest`, only by signals
+    /// that name one of those event types (or none). Read it before reading the log, then `wait(for:after:interest:)`
+    /// with it and the same interest: a signal that arrives in between is not missed.
+    public func generation(of tenant: TenantID, interest: Set<String>? = nil) -> UInt64 {
+        state.withLock { $0.generation(of: tenant, interest: interest) }
     }
 
-    /// Wakes the tenant's waiting subscribers.
-    public func signal(_ tenant: TenantID) {
+    /// Wakes the tenant's waiting subscribers: all of them when `eventTypes` is nil, otherwise those whose interest
+    /// includes one of the types.
+    public func signal(_ tenant: TenantID, eventTypes: Set<String>? = nil) {
         let woken = state.withLock { state -> [Waiter] in
-            state.generations[tenant, default: 0] &+= 1
-            let ids = state.waiters.filter { $0.value.tenant == tenant }.map(\.key)
+            var counters = state.tenants[tenant, default: Counters()]
+            counters.all &+= 1
+            if let eventTypes {
+                for type in eventTypes { counters.typed[type, default: 0] &+= 1 }
+            } else {
+                counters.untyped &+= 1
+            }
+            state.tenants[tenant] = counters
+            let ids = state.waiters.filter { _, waiter in
+                guard waiter.tenant == tenant else { return false }
+                guard let interest = waiter.interest, let eventTypes else { return true }
+                return !interest.isDisjoint(with: eventTypes)
+            }.map(\.key)
             return ids.compactMap { state.waiters.removeValue(forKey: $0) }
         }
         for waiter in woken { waiter.continuation.resume() }
@@ -49,8 +88,8 @@ public final class LogWakeups: Sendable {
         for waiter in woken { waiter.continuation.resume() }
     }
 
-    /// Returns when the tenant's generation has moved past `seen`, after `timeout`, or on cancellation.
-    public func wait(for tenant: TenantID, after seen: UInt64, timeout: Duration) async {
+    /// Returns when the tenant's generation for `interest` has moved past `seen`, after `timeout`, or on cancellation.
+    public func wait(for tenant: TenantID, after seen: UInt64, interest: Set<String>? = nil, timeout: Duration) async {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiterID += 1
             return state.nextWaiterID
@@ -60,9 +99,8 @@ public final class LogWakeups: Sendable {
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = self.state.withLock { state -> Bool in
-                            let current = state.globalGeneration &+ (state.generations[tenant] ?? 0)
-                            if current != seen || Task.isCancelled { return true }
-                            state.waiters[id] = Waiter(tenant: tenant, continuation: continuation)
+                            if state.generation(of: tenant, interest: interest) != seen || Task.isCancelled { return true }
+                            state.waiters[id] = Waiter(tenant: tenant, interest: interest, continuation: continuation)
                             return false
                         }
                         if resumeNow { continuation.resume() }
@@ -129,7 +167,7 @@ public struct EventSubscription: AsyncSequence, Sendable {
                 }
                 try Task.checkCancellation()
                 let s = subscription
-                let generation = s.store.wakeups.generation(of: s.tenant)
+                let generation = s.store.wakeups.generation(of: s.tenant, interest: s.filter.eventTypes)
                 if s.filter.isAll {
                     buffer = try await s.store.read(s.tenant, after: position, through: nil, limit: s.batchSize, filter: .all)
                     bufferIndex = 0
@@ -148,7 +186,7 @@ public struct EventSubscription: AsyncSequence, Sendable {
                         continue
                     }
                 }
-                await s.store.wakeups.wait(for: s.tenant, after: generation, timeout: s.pollInterval)
+                await s.store.wakeups.wait(for: s.tenant, after: generation, interest: s.filter.eventTypes, timeout: s.pollInterval)
                 if Task.isCancelled { return nil }
             }
         }

@@ -16,7 +16,7 @@ extension PostgresEventStore {
                 }
                 return plan.outcomes
             }
-            AppendGroups.finish(outcomes, tenant: tenant, versions: versions, wakeups: wakeups)
+            AppendGroups.finish(outcomes, of: requests, tenant: tenant, versions: versions, wakeups: wakeups)
             return outcomes
         } catch {
             // The group failed as a whole: nothing of it was written; each append is decided on its own.

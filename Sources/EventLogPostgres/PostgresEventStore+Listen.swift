@@ -21,7 +21,7 @@ extension PostgresEventStore {
                             wakeups.signalAll()
                             delay = .milliseconds(200)
                             for try await notification in notifications {
-                                if let tenant = try? TenantID(notification.payload) { wakeups.signal(tenant) }
+                                if let (tenant, types) = Self.notified(notification.payload) { wakeups.signal(tenant, eventTypes: types) }
                             }
                         }
                     } onCancel: {

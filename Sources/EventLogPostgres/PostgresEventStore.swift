@@ -21,8 +21,24 @@ public final class PostgresEventStore: EventStore, Service {
     let url: PostgresConnectionURL
     /// The schema holding this log's tables (`register`, or `register_access` for the access log).
     let schema: String
-    /// The channel every append notifies, with the tenant id as payload.
+    /// The channel every append notifies, with the tenant id and the appended event types as payload
+    /// (`notification(_:eventTypes:)`).
     var channel: String { "\(schema)_log" }
+
+    /// A notification's payload: the tenant id, a space and the appended event types, comma-separated — or the tenant
+    /// id alone (wake every subscriber of the tenant) when the types would not fit PostgreSQL's 8 000-byte payload.
+    /// Neither a tenant id nor an event type contains a space or a comma.
+    static func notification(_ tenant: TenantID, eventTypes: [String]) -> String {
+        let types = Set(eventTypes).sorted().joined(separator: ",")
+        return types.isEmpty || types.utf8.count > 7_000 ? tenant.rawValue : "\(tenant.rawValue) \(types)"
+    }
+
+    /// The tenant and event types of a notification's payload (types nil: all of the tenant's subscribers).
+    static func notified(_ payload: String) -> (TenantID, Set<String>?)? {
+        let parts = payload.split(separator: " ", maxSplits: 1)
+        guard let first = parts.first, let tenant = try? TenantID(String(first)) else { return nil }
+        return (tenant, parts.count == 2 ? Set(parts[1].split(separator: ",").map(String.init)) : nil)
+    }
     let logger: Logger
     public let wakeups = LogWakeups()
     let versions = StreamVersionCache()
@@ -114,7 +130,7 @@ public final class PostgresEventStore: EventStore, Service {
                 try await self.existingEvents(events.map(\.eventID), in: tenant, connection)
             }
         }
-        return attempt.finish(tenant, versions: versions, wakeups: wakeups)
+        return attempt.finish(tenant, events: events, versions: versions, wakeups: wakeups)
     }
 
     func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],
@@ -238,7 +254,7 @@ public final class PostgresEventStore: EventStore, Service {
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved), (SELECT subject_id FROM erased),
-                   pg_notify(\(self.channel), \(tenant.rawValue))
+                   pg_notify(\(self.channel), \(Self.notification(tenant, eventTypes: events.map(\.eventType))))
             """, logger: logger)
         for try await (inserted, moved, erased, _) in rows.decode((Int64, Int64, UUID?, String).self) {
             if let erased { throw AppendPlanning.erased(SubjectID(erased)) }

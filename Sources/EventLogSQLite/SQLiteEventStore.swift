@@ -109,7 +109,7 @@ public final class SQLiteEventStore: EventStore {
                 try Self.storeHead(plan.head, of: tenant, db)
                 return plan.outcomes
             }
-            AppendGroups.finish(outcomes, tenant: tenant, versions: cache, wakeups: wakeups)
+            AppendGroups.finish(outcomes, of: requests, tenant: tenant, versions: cache, wakeups: wakeups)
             return outcomes
         } catch {
             // The group failed as a whole: nothing of it was written; each append is decided on its own.
@@ -129,7 +129,7 @@ public final class SQLiteEventStore: EventStore {
         } existing: {
             try Self.mappingErrors("read") { try Self.existingEvents(events, in: tenant, db) }
         }
-        return attempt.finish(tenant, versions: versions, wakeups: wakeups)
+        return attempt.finish(tenant, events: events, versions: versions, wakeups: wakeups)
     }
 
     static func appendInTransaction(_ events: [ProposedEvent], to tenant: TenantID, metadata: EventMetadata, expecting: [StreamRef: ExpectedVersion],

@@ -237,6 +237,33 @@ struct AppendAndReadTests {
         }
     }
 
+    @Test("a subscription of some event types is woken by appends of those, not by others", arguments: StoreKind.tested)
+    func subscriptionsSleepThroughOtherTypes(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            let clock = ContinuousClock()
+            let began = clock.now
+            // Polling once a minute: only a wake-up brings the event in time.
+            let received = Task {
+                var iterator = EventSubscription(store: fixture.store, tenant: tenant, after: .start, filter: EventFilter(eventTypes: ["AbsenceRecorded"]),
+                                                 pollInterval: .seconds(60)).makeAsyncIterator()
+                return (try await iterator.next()?.position, clock.now)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            for _ in 0..<5 { _ = try await fixture.store.append([Events.event("ArrivalRecorded")], to: tenant, metadata: StoreFixture.metadata) }
+            let wanted = clock.now
+            _ = try await fixture.store.append([Events.event("AbsenceRecorded")], to: tenant, metadata: StoreFixture.metadata)
+            let (position, at) = try await received.value
+            #expect(position == LogPosition(6))
+            #expect(at - began < .seconds(20), "the subscription was not woken")
+            #expect(at >= wanted)
+            // What the subscriber would wait on: unchanged by the other types.
+            let seen = fixture.store.wakeups.generation(of: tenant, interest: ["AbsenceRecorded"])
+            _ = try await fixture.store.append([Events.event("ArrivalRecorded")], to: tenant, metadata: StoreFixture.metadata)
+            #expect(fixture.store.wakeups.generation(of: tenant, interest: ["AbsenceRecorded"]) == seen)
+        }
+    }
+
     @Test("a filtered subscription moves past events it does not want", arguments: StoreKind.tested)
     func filteredSubscription(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in

@@ -109,4 +109,35 @@ struct PostgresIsolationTests {
             }
         }
     }
+
+    @Test("a notification names the appended event types: a subscriber of other types is not woken by it")
+    func typedNotifications() async throws {
+        try await StoreFixture.with(.postgres) { fixture in
+            let tenant = Events.tenant()
+            let other = try PostgresEventStore(url: try #require(fixture.postgres).appURL, maximumConnections: 2, logger: TestLogging.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await other.run() }
+                defer { group.cancelAll() }
+                let wakeups = fixture.store.wakeups
+                let arrivals: Set<String> = ["ArrivalRecorded"]
+                // The listener is connected once a notification of this tenant arrives at all.
+                let any = wakeups.generation(of: tenant)
+                _ = try await other.append([Events.event("AbsenceRecorded")], to: tenant, metadata: StoreFixture.metadata)
+                let deadline = ContinuousClock.now + .seconds(20)
+                while wakeups.generation(of: tenant) == any, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(wakeups.generation(of: tenant) != any, "no notification arrived")
+
+                let seen = wakeups.generation(of: tenant, interest: arrivals)
+                let all = wakeups.generation(of: tenant)
+                _ = try await other.append([Events.event("AbsenceRecorded"), Events.event("DataDisclosed")], to: tenant, metadata: StoreFixture.metadata)
+                while wakeups.generation(of: tenant) == all, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(wakeups.generation(of: tenant) != all, "no notification arrived")
+                #expect(wakeups.generation(of: tenant, interest: arrivals) == seen, "woken by events of other types")
+
+                _ = try await other.append([Events.event("ArrivalRecorded")], to: tenant, metadata: StoreFixture.metadata)
+                await wakeups.wait(for: tenant, after: seen, interest: arrivals, timeout: .seconds(20))
+                #expect(wakeups.generation(of: tenant, interest: arrivals) != seen, "not woken by its own type")
+            }
+        }
+    }
 }

@@ -73,18 +73,34 @@ public struct FeedReader: Sendable {
     /// How many times a page is made when what it decided on changes meanwhile.
     static let attempts = 5
 
+    /// The event types whose appends can put something into the partner's feed: a waiting feed is woken only by
+    /// those (`LogWakeups`), not by every other partner's disclosure record. Nil for a statistics extract, which is
+    /// built from the read models and reads no events.
+    public static func interest(of partner: Partner) -> Set<String>? {
+        partner.feed.shape == .statisticsExtract ? nil : scanned(partner.feed)
+    }
+
+    /// The event types a feed delivers. Rectifications (O20) reach every partner whose feed carries people's details:
+    /// the partners that received a replaced value (the rectification names them, `notified`), and any that reads the
+    /// history later, which gets the replaced value and its correction in log order.
+    static func deliverable(_ feed: FeedDefinition) -> Set<String> {
+        let carriesDetails = !Set(feed.events).isDisjoint(with: [PersonRegistered.eventType, PersonDetailsChanged.eventType])
+            || (feed.shape == .careRelationships && feed.fields.contains(.name))
+        return Set(feed.events).union(carriesDetails ? [PersonDetailsRectified.eventType] : [])
+    }
+
+    /// The event types a page scans: those it delivers, and the lifted restrictions that release what the feed held
+    /// back meanwhile (`heldEvents`), at the lift's position.
+    static func scanned(_ feed: FeedDefinition) -> Set<String> {
+        deliverable(feed).union([ProcessingRestrictionLifted.eventType])
+    }
+
     func attemptPage(for partner: Partner, after cursor: FeedCursor, limit: Int, in tenant: TenantID, by metadata: EventMetadata) async throws -> Page {
         let feed = partner.feed
         // A statistics extract is built from the read models, by the server; it reads no events.
         guard feed.shape != .statisticsExtract else { return Page(items: [], next: cursor, disclosure: nil, itemsJSON: []) }
-        // Rectifications (O20) reach every partner whose feed carries people's details: the partners that received a
-        // replaced value (the rectification names them, `notified`), and any that reads the history later, which gets
-        // the replaced value and its correction in log order.
-        let carriesDetails = !Set(feed.events).isDisjoint(with: [PersonRegistered.eventType, PersonDetailsChanged.eventType])
-            || (feed.shape == .careRelationships && feed.fields.contains(.name))
-        let filter = EventFilter(eventTypes: Set(feed.events).union(carriesDetails ? [PersonDetailsRectified.eventType] : []))
-        // A lifted restriction releases what the feed held back meanwhile (`heldEvents`), at the lift's position.
-        let scanFilter = EventFilter(eventTypes: filter.eventTypes!.union([ProcessingRestrictionLifted.eventType]))
+        let filter = EventFilter(eventTypes: Self.deliverable(feed))
+        let scanFilter = EventFilter(eventTypes: Self.scanned(feed))
         let head = try await store.head(of: tenant).position
         // A cursor inside a release scans from the lift again, skipping the release's items it already has.
         var position = cursor.within == nil ? cursor.position : LogPosition(cursor.position.rawValue - 1)
@@ -247,7 +263,10 @@ public struct FeedReader: Sendable {
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
                                                            subjects: subjects, payload: try recorded.encoded(withEvents: events))] + holdEvents,
                                              to: tenant, metadata: metadata, expecting: expecting)
-        return Page(items: items, next: after, disclosure: result.positions.first, itemsJSON: itemsJSON)
+        var page = Page(items: items, next: after, disclosure: result.positions.first, itemsJSON: itemsJSON)
+        // A full page may have stopped short of the head; one that is not full scanned up to where it had to stop.
+        page.reachedHead = next == nil && items.count < limit && position >= head
+        return page
     }
 
     /// The events of `person` that the recipient's feed held back for the lift at `lift`, each once, in log order:

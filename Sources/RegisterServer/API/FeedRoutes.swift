@@ -38,9 +38,20 @@ extension RegisterAPI {
     static let feedPageLimit = 1_000
     static let feedLongestWait = 30
 
-    /// One page of a feed after a cursor (its text): the items (each as JSON), the cursor to continue from, and whether
-    /// the page reached the head (an empty page that did not has more to scan without waiting).
-    typealias FeedPages = @Sendable (_ after: String?, _ limit: Int) async throws -> (items: [FeedItem], json: [Data], next: String, reachedHead: Bool)
+    /// One page of a feed after a cursor (its text).
+    typealias FeedPages = @Sendable (_ after: String?, _ limit: Int) async throws -> FeedPageOut
+
+    struct FeedPageOut: Sendable {
+        var items: [FeedItem]
+        /// Each item as JSON.
+        var json: [Data]
+        /// The cursor to continue from.
+        var next: String
+        /// Whether the page reached the head: a page that did not has more to scan without waiting.
+        var reachedHead: Bool
+        /// The event types whose appends can bring the feed more (nil: any append), for waiting (`LogWakeups`).
+        var interest: Set<String>?
+    }
 
     func addFeedRoutes(_ tenant: RouterGroup<RegisterRequestContext>) {
         tenant.get("feeds/:partner") { request, context in
@@ -64,10 +75,12 @@ extension RegisterAPI {
                 if partner.feed.shape == .statisticsExtract {
                     let page = try await statisticsPage(partner.feed, after: after.flatMap(StatisticsCursor.init(text:)) ?? StatisticsCursor(last: nil), limit: limit,
                                                         tenant: tenant)
-                    return (page.items, try page.items.map { try FeedReader.encoder.encode($0) }, page.next.text, true)
+                    return FeedPageOut(items: page.items, json: try page.items.map { try FeedReader.encoder.encode($0) }, next: page.next.text,
+                                       reachedHead: true, interest: nil)
                 }
                 let page = try await reader.page(for: partner, after: after.flatMap(FeedCursor.init(text:)) ?? FeedCursor(.start), limit: limit, in: tenant, by: metadata)
-                return (page.items, page.itemsJSON, page.next.text, page.reachedHead)
+                return FeedPageOut(items: page.items, json: page.itemsJSON, next: page.next.text, reachedHead: page.reachedHead,
+                                   interest: FeedReader.interest(of: partner))
             }
             // A cursor of this feed's kind (positions in the log, or periods of a statistics extract).
             func cursor(_ text: String, field: String, detail: String) throws -> String {
@@ -84,7 +97,7 @@ extension RegisterAPI {
                     after = try cursor(last, field: "Last-Event-ID", detail: "Last-Event-ID is an event id from this feed.")
                 }
                 let open = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 1...Self.streamLongestOpen) ?? Self.streamLongestOpen
-                return eventStream(pages, tenant: tenant, from: after, limit: limit, open: .seconds(open), partnerID: partner.recipient.id,
+                return eventStream(pages, tenant: tenant, interest: FeedReader.interest(of: partner), from: after, limit: limit, open: .seconds(open), partnerID: partner.recipient.id,
                                    connection: "\(tenant)/\(partner.recipient.id)", logger: context.logger)
             }
             let wait = try integerParameter(query.get("wait").map { String($0) }, name: "wait", range: 0...Self.feedLongestWait) ?? 0
@@ -92,9 +105,10 @@ extension RegisterAPI {
             guard feedConnections.enter(connection) else { throw Self.tooManyFeedRequests }
             defer { feedConnections.leave(connection) }
             let deadline = ContinuousClock.now + .seconds(wait)
+            var interest = FeedReader.interest(of: partner)
             while true {
                 // Read the wake-up generation first, so an append between the scan and the wait is not missed.
-                let generation = storage.store.wakeups.generation(of: tenant)
+                let generation = storage.store.wakeups.generation(of: tenant, interest: interest)
                 let page = try await pages(after, limit)
                 let remaining = deadline - ContinuousClock.now
                 if !page.items.isEmpty || remaining <= .zero {
@@ -108,8 +122,13 @@ extension RegisterAPI {
                     return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: body))
                 }
                 after = page.next
+                // The feed's definition may have changed meanwhile: the next generation is read for what it is now.
+                guard page.interest == interest else {
+                    interest = page.interest
+                    continue
+                }
                 if !page.reachedHead { continue }
-                await storage.store.wakeups.wait(for: tenant, after: generation, timeout: min(remaining, .seconds(1)))
+                await storage.store.wakeups.wait(for: tenant, after: generation, interest: interest, timeout: min(remaining, .seconds(1)))
             }
         }
     }
@@ -125,7 +144,7 @@ extension RegisterAPI {
 
     /// The feed as Server-Sent Events: each item an event whose id is its cursor, pages recorded as disclosures before
     /// they are written, a comment line as heartbeat every 15 seconds, the stream ended by the server after `open`.
-    func eventStream(_ pages: @escaping FeedPages, tenant: TenantID, from start: String?, limit: Int, open: Duration, partnerID: String,
+    func eventStream(_ pages: @escaping FeedPages, tenant: TenantID, interest: Set<String>?, from start: String?, limit: Int, open: Duration, partnerID: String,
                      connection: String, logger: Logger) -> Response {
         let wakeups = storage.store.wakeups
         let connections = feedConnections
@@ -142,9 +161,10 @@ extension RegisterAPI {
             let end = ContinuousClock.now + open
             var lastWrite = ContinuousClock.now
             try await writer.write(ByteBuffer(string: ": \(partnerID) feed\n\n"))
+            var interest = interest
             while ContinuousClock.now < end {
-                let generation = wakeups.generation(of: tenant)
-                let page: (items: [FeedItem], json: [Data], next: String, reachedHead: Bool)
+                let generation = wakeups.generation(of: tenant, interest: interest)
+                let page: FeedPageOut
                 do {
                     page = try await pages(cursor, limit)
                 } catch is Problem {
@@ -155,6 +175,9 @@ extension RegisterAPI {
                     break
                 }
                 cursor = page.next
+                // The feed's definition may have changed meanwhile: the next generation is read for what it is now.
+                let sameInterest = page.interest == interest
+                interest = page.interest
                 if !page.items.isEmpty {
                     var text = ByteBuffer()
                     for (item, json) in zip(page.items, page.json) {
@@ -164,14 +187,18 @@ extension RegisterAPI {
                     }
                     try await writer.write(text)
                     lastWrite = ContinuousClock.now
+                    // A page that reached the head waits like an empty one: making another at once would find nothing
+                    // (unless a relevant append came meanwhile, which the generation read before this page shows).
+                    if !page.reachedHead || !sameInterest { continue }
+                    await wakeups.wait(for: tenant, after: generation, interest: interest, timeout: max(.zero, min(.seconds(1), end - ContinuousClock.now)))
                     continue
                 }
                 if ContinuousClock.now - lastWrite >= Self.heartbeat {
                     try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                     lastWrite = ContinuousClock.now
                 }
-                if !page.reachedHead { continue }  // More of the log to scan: no reason to wait for an append.
-                await wakeups.wait(for: tenant, after: generation, timeout: max(.zero, min(.seconds(1), end - ContinuousClock.now)))
+                if !page.reachedHead || !sameInterest { continue }  // More of the log to scan: no reason to wait for an append.
+                await wakeups.wait(for: tenant, after: generation, interest: interest, timeout: max(.zero, min(.seconds(1), end - ContinuousClock.now)))
             }
             try await writer.finish(nil)
         }
