@@ -4,8 +4,15 @@ import Foundation
 /// A hand-over of personal data, recorded in the tenant's log before the data leaves (O10, O14): to whom, on what
 /// basis, about whom, which fields, and the position and hash of every event whose data left. On the stream
 /// `disclosure/<recipient>`. No personal data in it: subjects are ids, fields are names.
+///
+/// Stored compactly (schema version 2, `encode(to:)`): the events are grouped by event type and fields, each group
+/// with parallel lists of positions, hashes and subjects (indexes into `subjects`). Version 1 listed every event as
+/// an object with its type, subject and fields, about 200 bytes each: a partner catching up writes records of
+/// thousands of events, and a hundred partners following one tenant wrote several times more disclosure bytes than
+/// events; version 2 is about 80 bytes an event, most of it the hash. Both versions decode to the same value.
 public struct DataDisclosed: RegisterEvent {
     public static let eventType = "DataDisclosed"
+    public static let schemaVersion = 2
     /// The recipient's id in the tenant file (`guardian` for a subject's guardian, trustee or representative).
     public var recipient: String
     /// The person it went to, when the recipient is a person (`guardian`).
@@ -21,28 +28,116 @@ public struct DataDisclosed: RegisterEvent {
     public var subjects: [PersonID]
     /// Every field that left in this hand-over (each event lists its own).
     public var fields: [FeedField]
+    /// In position order once read back from the log.
     public var events: [DisclosedEvent]
     /// For a recipient that is a class of parties (the voucher producers): the one it went to (the producer's unit).
     public var recipientUnit: String?
 
-    /// The payload, with `events` given as each event's JSON: a page's events are often encoded already (shared by
-    /// every partner that received them), so only the record's own fields are encoded here.
-    func encoded(withEvents events: [Data]) throws -> Data {
-        var shell = self
-        shell.events = []
-        var payload = try JSONEncoder().encode(shell)
-        // `"events":[]` cannot occur inside an encoded string (its quotes would be escaped), so this is the key itself.
-        guard let range = payload.range(of: Data(#""events":[]"#.utf8)) else {
-            throw EventLogError(.invalidArgument, "a disclosure record could not be assembled")
+    public init(recipient: String, recipientPerson: PersonID? = nil, register: String, channel: String, legalBasis: String?, consentPurpose: String?,
+                subjects: [PersonID], fields: [FeedField], events: [DisclosedEvent], recipientUnit: String? = nil) {
+        self.recipient = recipient
+        self.recipientPerson = recipientPerson
+        self.register = register
+        self.channel = channel
+        self.legalBasis = legalBasis
+        self.consentPurpose = consentPurpose
+        self.subjects = subjects
+        self.fields = fields
+        self.events = events
+        self.recipientUnit = recipientUnit
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recipient, recipientPerson, register, channel, legalBasis, consentPurpose, subjects, fields, recipientUnit
+        /// Version 1: every event as an object.
+        case events
+        /// Version 2: the events grouped by type and fields; subjects named by index (`subjects`, then `otherSubjects`).
+        case eventGroups, otherSubjects
+    }
+
+    /// Events of one type that carried the same fields, as parallel lists.
+    struct EventGroup: Codable {
+        var eventType: String
+        var fields: [FeedField]
+        var positions: [Int64] = []
+        var hashes: [String] = []
+        /// Indexes into the record's `subjects` followed by its `otherSubjects`.
+        var subjectIndexes: [Int] = []
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        recipient = try container.decode(String.self, forKey: .recipient)
+        recipientPerson = try container.decodeIfPresent(PersonID.self, forKey: .recipientPerson)
+        register = try container.decode(String.self, forKey: .register)
+        channel = try container.decode(String.self, forKey: .channel)
+        legalBasis = try container.decodeIfPresent(String.self, forKey: .legalBasis)
+        consentPurpose = try container.decodeIfPresent(String.self, forKey: .consentPurpose)
+        subjects = try container.decode([PersonID].self, forKey: .subjects)
+        fields = try container.decode([FeedField].self, forKey: .fields)
+        recipientUnit = try container.decodeIfPresent(String.self, forKey: .recipientUnit)
+        if let events = try container.decodeIfPresent([DisclosedEvent].self, forKey: .events) {
+            self.events = events
+            return
         }
-        var array = Data(#""events":["#.utf8)
-        for (index, event) in events.enumerated() {
-            if index > 0 { array.append(UInt8(ascii: ",")) }
-            array.append(event)
+        let named = subjects + (try container.decodeIfPresent([PersonID].self, forKey: .otherSubjects) ?? [])
+        var events: [DisclosedEvent] = []
+        for group in try container.decode([EventGroup].self, forKey: .eventGroups) {
+            guard group.hashes.count == group.positions.count, group.subjectIndexes.count == group.positions.count else {
+                throw DecodingError.dataCorruptedError(forKey: .eventGroups, in: container, debugDescription: "an event group's lists differ in length")
+            }
+            for index in group.positions.indices {
+                guard named.indices.contains(group.subjectIndexes[index]) else {
+                    throw DecodingError.dataCorruptedError(forKey: .eventGroups, in: container, debugDescription: "an event group names a subject that is not listed")
+                }
+                events.append(DisclosedEvent(position: group.positions[index], hash: group.hashes[index], eventType: group.eventType,
+                                             subject: named[group.subjectIndexes[index]], fields: group.fields))
+            }
         }
-        array.append(UInt8(ascii: "]"))
-        payload.replaceSubrange(range, with: array)
-        return payload
+        self.events = events.sorted { $0.position < $1.position }
+    }
+
+    /// Version 2 (see the type's documentation).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(recipient, forKey: .recipient)
+        try container.encodeIfPresent(recipientPerson, forKey: .recipientPerson)
+        try container.encode(register, forKey: .register)
+        try container.encode(channel, forKey: .channel)
+        try container.encodeIfPresent(legalBasis, forKey: .legalBasis)
+        try container.encodeIfPresent(consentPurpose, forKey: .consentPurpose)
+        try container.encode(subjects, forKey: .subjects)
+        try container.encode(fields, forKey: .fields)
+        try container.encodeIfPresent(recipientUnit, forKey: .recipientUnit)
+        var indexes: [PersonID: Int] = [:]
+        for (index, subject) in subjects.enumerated() where indexes[subject] == nil { indexes[subject] = index }
+        var others: [PersonID] = []
+        var groups: [EventGroup] = []
+        var groupIndexes: [String: Int] = [:]
+        for event in events {
+            let key = ([event.eventType] + event.fields.map(\.rawValue)).joined(separator: " ")
+            let at: Int
+            if let found = groupIndexes[key] {
+                at = found
+            } else {
+                at = groups.count
+                groupIndexes[key] = at
+                groups.append(EventGroup(eventType: event.eventType, fields: event.fields))
+            }
+            let subjectIndex: Int
+            if let found = indexes[event.subject] {
+                subjectIndex = found
+            } else {
+                subjectIndex = subjects.count + others.count
+                indexes[event.subject] = subjectIndex
+                others.append(event.subject)
+            }
+            groups[at].positions.append(event.position)
+            groups[at].hashes.append(event.hash)
+            groups[at].subjectIndexes.append(subjectIndex)
+        }
+        try container.encode(groups, forKey: .eventGroups)
+        if !others.isEmpty { try container.encode(others, forKey: .otherSubjects) }
     }
 }
 
@@ -55,6 +150,14 @@ public struct DisclosedEvent: Codable, Sendable, Hashable {
     public var subject: PersonID
     /// The fields of this event that left (after scope, consent and non-disclosure rules).
     public var fields: [FeedField]
+
+    public init(position: Int64, hash: String, eventType: String, subject: PersonID, fields: [FeedField]) {
+        self.position = position
+        self.hash = hash
+        self.eventType = eventType
+        self.subject = subject
+        self.fields = fields
+    }
 }
 
 public enum DisclosureStreams {

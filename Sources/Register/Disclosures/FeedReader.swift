@@ -108,8 +108,6 @@ public struct FeedReader: Sendable {
         var items: [FeedItem] = []
         var itemsJSON: [Data] = []
         var disclosed: [DisclosedEvent] = []
-        // Each disclosed event as JSON where it is already at hand (nil: encode it with the record).
-        var disclosedJSON: [Data?] = []
         var records: [PersonID: PersonRecord?] = [:]
         let signature = feed.fields.map(\.rawValue).joined(separator: ",")
         // A page scans at most `scanBudget` positions: a partner whose events are rare gets an empty page and a `next`
@@ -150,17 +148,14 @@ public struct FeedReader: Sendable {
             let identityFields = Set(sources.flatMap(\.1))
             disclosed.append(DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
                                             fields: feed.fields.filter { data[$0.rawValue] != nil && !identityFields.contains($0) }))
-            disclosedJSON.append(nil)
             // A shaped item's identity fields came from the person's own events: those are disclosed too, so the
             // record names every event whose data left (and a rectification finds this partner).
             for (source, fields) in sources where !fields.isEmpty {
                 if let index = disclosed.firstIndex(where: { $0.position == source.position.rawValue }) {
                     disclosed[index].fields = feed.fields.filter { disclosed[index].fields.contains($0) || fields.contains($0) }
-                    disclosedJSON[index] = nil
                 } else {
                     disclosed.append(DisclosedEvent(position: source.position.rawValue, hash: source.hash.hex, eventType: source.eventType, subject: subject,
                                                     fields: fields))
-                    disclosedJSON.append(nil)
                 }
             }
         }
@@ -221,8 +216,7 @@ public struct FeedReader: Sendable {
                                             recordedAt: event.recordedAt.description, subject: subject.description, data: plain)
                         let disclosedEvent = DisclosedEvent(position: event.position.rawValue, hash: event.hash.hex, eventType: event.eventType, subject: subject,
                                                             fields: feed.fields.filter { plain[$0.rawValue] != nil })
-                        let built = FeedItemCache.Entry(item: item, json: try Self.encoder.encode(item), disclosed: disclosedEvent,
-                                                        disclosedJSON: try Self.encoder.encode(disclosedEvent))
+                        let built = FeedItemCache.Entry(item: item, json: try Self.encoder.encode(item), disclosed: disclosedEvent)
                         registry.feedItems.store(key, built)
                         entry = built
                     }
@@ -230,7 +224,6 @@ public struct FeedReader: Sendable {
                         items.append(entry.item)
                         itemsJSON.append(entry.json)
                         disclosed.append(entry.disclosed)
-                        disclosedJSON.append(entry.disclosedJSON)
                     }
                     continue
                 }
@@ -258,10 +251,10 @@ public struct FeedReader: Sendable {
         let fields = feed.fields.filter(leftFields.contains)
         let recorded = DataDisclosed(recipient: partner.recipient.id, register: partner.register.id, channel: "feed",
                                      legalBasis: partner.recipient.legalBasis, consentPurpose: feed.consentPurpose,
-                                     subjects: subjects, fields: fields, events: [])
-        let events = try zip(disclosed, disclosedJSON).map { event, json in try json ?? Self.encoder.encode(event) }
+                                     subjects: subjects, fields: fields, events: disclosed)
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
-                                                           subjects: subjects, payload: try recorded.encoded(withEvents: events))] + holdEvents,
+                                                           schemaVersion: DataDisclosed.schemaVersion, subjects: subjects,
+                                                           payload: try Self.encoder.encode(recorded))] + holdEvents,
                                              to: tenant, metadata: metadata, expecting: expecting)
         var page = Page(items: items, next: after, disclosure: result.positions.first, itemsJSON: itemsJSON)
         // A full page may have stopped short of the head; one that is not full scanned up to where it had to stop.
@@ -323,7 +316,6 @@ public final class FeedItemCache: Sendable {
         let item: FeedItem
         let json: Data
         let disclosed: DisclosedEvent
-        let disclosedJSON: Data
     }
 
     static let capacity = 50_000

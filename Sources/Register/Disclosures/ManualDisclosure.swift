@@ -198,7 +198,8 @@ public struct ManualDisclosure: Sendable {
         }
         var expecting: [StreamRef: ExpectedVersion] = [RestrictionStreams.all: restrictionsVersion == 0 ? .noStream : .exact(restrictionsVersion)]
         for record in records { expecting[RegisterStreams.person(record.id)] = .exact(record.version) }
-        let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DataDisclosed.eventType, subjects: request.subjects,
+        let result = try await registry.store.append([ProposedEvent(stream: stream, eventType: DataDisclosed.eventType, schemaVersion: DataDisclosed.schemaVersion,
+                                                                    subjects: request.subjects,
                                                                     payload: payload)], to: tenant, metadata: metadata, expecting: expecting)
         return .disclosed(position: result.positions[0], items: items)
     }

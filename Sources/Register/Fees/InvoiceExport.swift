@@ -128,7 +128,8 @@ extension Registry {
                 let chunkSubjects = Array(Set(chunk.map(\.subject)).intersection(subjects)).sorted { $0.description < $1.description }
                 let record = DataDisclosed(recipient: recipientID, recipientPerson: nil, register: register.id, channel: "export", legalBasis: basis,
                                            consentPurpose: nil, subjects: chunkSubjects, fields: fields, events: chunk)
-                proposed.append(ProposedEvent(stream: DisclosureStreams.recipient(recipientID), eventType: DataDisclosed.eventType, subjects: chunkSubjects,
+                proposed.append(ProposedEvent(stream: DisclosureStreams.recipient(recipientID), eventType: DataDisclosed.eventType,
+                                              schemaVersion: DataDisclosed.schemaVersion, subjects: chunkSubjects,
                                               payload: try JSONEncoder().encode(record)))
             }
             // All the records of one export or none: the export is handed over only once it is recorded.

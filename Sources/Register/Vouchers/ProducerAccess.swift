@@ -66,7 +66,8 @@ extension Registry {
         let record = DataDisclosed(recipient: recipientID, recipientPerson: nil, register: register.id, channel: "producer-access", legalBasis: basis,
                                    consentPurpose: nil, subjects: subjects, fields: [.name, .birthDate, .unit, .start, .end, .serviceNeed, .date],
                                    events: disclosed.sorted { $0.position < $1.position }, recipientUnit: producer)
-        return try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(recipientID), eventType: DataDisclosed.eventType, subjects: subjects,
+        return try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(recipientID), eventType: DataDisclosed.eventType,
+                                                     schemaVersion: DataDisclosed.schemaVersion, subjects: subjects,
                                                      payload: try JSONEncoder().encode(record))], to: tenant, metadata: metadata).positions[0]
     }
 }

@@ -132,6 +132,7 @@ extension RegisterAPI {
             var events: [AccessReportView.EventData] = []
             for event in try await registry.events(about: subject, in: caller.tenant) {
                 var data = try await storage.keyRing.openedPayload(of: event, for: subject)
+                if event.eventType == DataDisclosed.eventType { data = try Self.withEventsListed(data, payload: event.payload) }
                 if [DataDisclosed.eventType, DisclosureRefused.eventType].contains(event.eventType) {
                     data = Self.onlyAbout(subject, data)
                 }
@@ -209,6 +210,17 @@ extension RegisterAPI {
 
     /// A disclosure record (or refusal) as far as it concerns `subject`: one hand-over often covers many people, and
     /// the report names no one else.
+    /// A disclosure record as its subject reads it: every event listed with its type, subject and fields, as version
+    /// 1 stored them (version 2 stores them grouped, see `DataDisclosed`), so that `onlyAbout` can keep the subject's.
+    static func withEventsListed(_ value: JSONValue, payload: Data) throws -> JSONValue {
+        guard case .object(var fields) = value, fields["eventGroups"] != nil else { return value }
+        let disclosure = try JSONDecoder().decode(DataDisclosed.self, from: payload)
+        fields["events"] = try JSONDecoder().decode(JSONValue.self, from: SortedJSONEncoder().encode(disclosure.events))
+        fields.removeValue(forKey: "eventGroups")
+        fields.removeValue(forKey: "otherSubjects")
+        return .object(fields)
+    }
+
     static func onlyAbout(_ subject: PersonID, _ value: JSONValue) -> JSONValue {
         guard case .object(var fields) = value else { return value }
         let id = JSONValue.string(subject.description)
