@@ -62,6 +62,27 @@ struct DisclosureRecordCodingTests {
         #expect(perEvent < 100, "\(perEvent) bytes an event")
     }
 
+    @Test("the direct writer writes the encoder's bytes, and falls back to the encoder for what it does not write")
+    func directWriter() throws {
+        var record = Self.record
+        // With the guardian's event: a subject outside `subjects` (the fallback).
+        #expect(try record.sortedJSON() == SortedJSONEncoder().encode(record))
+        record.events.removeLast()
+        #expect(!String(decoding: try record.sortedJSON(), as: UTF8.self).contains("otherSubjects"))
+        #expect(try record.sortedJSON() == SortedJSONEncoder().encode(record))
+        // Optional fields present and absent, an empty record.
+        record.recipientPerson = Self.guardian
+        record.recipientUnit = "päiväkoti/1"
+        record.consentPurpose = "school \"transition\""
+        #expect(try record.sortedJSON() == SortedJSONEncoder().encode(record))
+        record.events = []
+        #expect(try record.sortedJSON() == SortedJSONEncoder().encode(record))
+        // A hash that is not plain hex (never written by the log; the fallback writes it escaped).
+        record.events = [DisclosedEvent(position: 1, hash: "a\"b", eventType: "ArrivalRecorded", subject: Self.children[0], fields: [.date])]
+        #expect(try record.sortedJSON() == SortedJSONEncoder().encode(record))
+        #expect(try JSONDecoder().decode(DataDisclosed.self, from: record.sortedJSON()).events == record.events)
+    }
+
     @Test("a version 1 record, as written before version 2, still reads")
     func version1() throws {
         let child = PersonID(UUID())

@@ -254,7 +254,7 @@ public struct FeedReader: Sendable {
                                      subjects: subjects, fields: fields, events: disclosed)
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(partner.recipient.id), eventType: DataDisclosed.eventType,
                                                            schemaVersion: DataDisclosed.schemaVersion, subjects: subjects,
-                                                           payload: try Self.encoder.encode(recorded))] + holdEvents,
+                                                           payload: try recorded.sortedJSON())] + holdEvents,
                                              to: tenant, metadata: metadata, expecting: expecting)
         var page = Page(items: items, next: after, disclosure: result.positions.first, itemsJSON: itemsJSON)
         // A full page may have stopped short of the head; one that is not full scanned up to where it had to stop.

@@ -191,7 +191,7 @@ public struct ManualDisclosure: Sendable {
         let recorded = DataDisclosed(recipient: request.recipient, recipientPerson: request.guardian, register: register.id, channel: request.channel,
                                      legalBasis: known?.1.requiresConsent == true ? nil : basis,
                                      consentPurpose: consentPurpose, subjects: request.subjects, fields: request.fields, events: disclosed)
-        let payload = try JSONEncoder().encode(recorded)
+        let payload = try recorded.sortedJSON()
         guard payload.count <= 900_000 else {
             throw DomainError(.invalid, "too-large", "This hand-over names \(disclosed.count) events, more than one record holds; split it (fewer subjects or fields).",
                               field: "subjects")

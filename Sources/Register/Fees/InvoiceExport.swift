@@ -130,7 +130,7 @@ extension Registry {
                                            consentPurpose: nil, subjects: chunkSubjects, fields: fields, events: chunk)
                 proposed.append(ProposedEvent(stream: DisclosureStreams.recipient(recipientID), eventType: DataDisclosed.eventType,
                                               schemaVersion: DataDisclosed.schemaVersion, subjects: chunkSubjects,
-                                              payload: try JSONEncoder().encode(record)))
+                                              payload: try record.sortedJSON()))
             }
             // All the records of one export or none: the export is handed over only once it is recorded.
             // Expecting the restrictions it held back by: one recorded meanwhile fails the export (`contended`), to run again.

@@ -68,6 +68,6 @@ extension Registry {
                                    events: disclosed.sorted { $0.position < $1.position }, recipientUnit: producer)
         return try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(recipientID), eventType: DataDisclosed.eventType,
                                                      schemaVersion: DataDisclosed.schemaVersion, subjects: subjects,
-                                                     payload: try JSONEncoder().encode(record))], to: tenant, metadata: metadata).positions[0]
+                                                     payload: try record.sortedJSON())], to: tenant, metadata: metadata).positions[0]
     }
 }

@@ -55,7 +55,7 @@ extension Registry {
                                         consentPurpose: nil, subjects: subjects, fields: [.settlement, .name, .birthDate],
                                         events: disclosed.sorted { $0.position < $1.position }, recipientUnit: producer)
         let result = try await store.append([ProposedEvent(stream: DisclosureStreams.recipient(rules.settlementRecipient), eventType: DataDisclosed.eventType,
-                                                           schemaVersion: DataDisclosed.schemaVersion, subjects: subjects, payload: try JSONEncoder().encode(recordEvent))], to: tenant, metadata: metadata,
+                                                           schemaVersion: DataDisclosed.schemaVersion, subjects: subjects, payload: try recordEvent.sortedJSON())], to: tenant, metadata: metadata,
                                              expecting: [RestrictionStreams.all: restrictionsVersion == 0 ? .noStream : .exact(restrictionsVersion)])
         return (rows.sorted { ($0.line.period, $0.childName) < ($1.line.period, $1.childName) }, lines.reduce(0) { $0 + $1.amountCents }, result.positions[0],
                 done.lines.count - lines.count, done.payee)
