@@ -180,10 +180,14 @@ public final class ProjectionService: Service, Sendable {
     func follow(_ projection: any Projection, tenant: TenantID, from state: ProjectionState) async throws -> FollowEnd {
         var position = state.position
         let wakeups = engine.log.wakeups
+        // Woken by appends of the event types it handles, not by every disclosure record or other event it skips: a
+        // hundred partners' feed pages would otherwise make it write its position a hundred times an append. What it
+        // skips is passed over at the next of those, or within the second the wait lasts at most.
+        let interest = projection.eventTypes
         var idle = 0
         while true {
             try Task.checkCancellation()
-            let generation = wakeups.generation(of: tenant)
+            let generation = wakeups.generation(of: tenant, interest: interest)
             let head = try await engine.log.head(of: tenant).position
             if head == position {
                 // Quiet: every few seconds, make sure this generation is still the active one (a rebuild elsewhere may
@@ -208,7 +212,7 @@ public final class ProjectionService: Service, Sendable {
                 }
                 continue
             }
-            await wakeups.wait(for: tenant, after: generation, timeout: .seconds(1))
+            await wakeups.wait(for: tenant, after: generation, interest: interest, timeout: .seconds(1))
         }
     }
 }

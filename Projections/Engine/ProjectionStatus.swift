@@ -7,8 +7,10 @@ public struct ProjectionStatus: Sendable, Hashable {
     public let state: ProjectionState
     /// The tenant's last position.
     public let head: LogPosition
-    /// Events not yet applied.
-    public var lagEvents: Int64 { max(0, head.rawValue - state.position.rawValue) }
+    /// Log positions not yet passed over, when any of them is an event the projection handles; 0 when none is (a
+    /// projection is woken only by the types it handles and passes over the rest at its next wake-up, so events it
+    /// would skip are not lag).
+    public let lagEvents: Int64
     /// How long the oldest event not yet applied has waited (0 when caught up).
     public let lagSeconds: Double
     /// Whether this build has the projection at this version (an older version's generation still serving after an upgrade does not).
@@ -29,12 +31,17 @@ extension ProjectionEngine {
                 head = try await log.head(of: state.tenant)
                 heads[state.tenant] = head
             }
+            let built = projections.first { $0.name == state.projection && $0.version == state.version }
             var lagSeconds = 0.0
-            if head.position > state.position, let next = try await log.read(state.tenant, after: state.position, through: nil, limit: 1, filter: .all).first {
+            var lagEvents: Int64 = 0
+            // The next event it would apply (any event, for a version this build does not have).
+            let pending = EventFilter(eventTypes: built?.eventTypes)
+            if head.position > state.position,
+               let next = try await log.read(state.tenant, after: state.position, through: head.position, limit: 1, filter: pending).first {
                 lagSeconds = max(0, Double(now.rawValue - next.recordedAt.rawValue) / 1_000_000)
+                lagEvents = head.position.rawValue - state.position.rawValue
             }
-            let current = projections.contains { $0.name == state.projection && $0.version == state.version }
-            result.append(ProjectionStatus(state: state, head: head.position, lagSeconds: lagSeconds, current: current))
+            result.append(ProjectionStatus(state: state, head: head.position, lagEvents: lagEvents, lagSeconds: lagSeconds, current: built != nil))
         }
         return result
     }

@@ -71,6 +71,39 @@ struct ProjectionServiceTests {
 }
 
 extension ProjectionServiceTests {
+    @Test("lag counts only positions among which is an event the projection handles", arguments: StoreKind.tested)
+    func lagOfHandledEvents(kind: StoreKind) async throws {
+        try await ProjectionFixture.with(kind) { fixture in
+            let tenant = Events.tenant()
+            var generator = HistoryGenerator(registry: fixture.registry, tenant: tenant, configuration: try ProjectionEngineTests.configuration(tenant), seed: 5)
+            for operation in 0..<10 { try await generator.run(operation * 7_877) }
+            let engine = fixture.engine()
+            try await fixture.catchUp(tenant, engine: engine)
+            let caughtUp = try await fixture.log.store.head(of: tenant).position
+            #expect(try await engine.status(of: tenant).allSatisfy { $0.lagEvents == 0 && $0.lagSeconds == 0 })
+
+            // Events no projection handles (a disclosure record, say): not lag, though nobody has passed over them.
+            let handled = RegisterProjections.all.reduce(into: Set<String>()) { $0.formUnion($1.eventTypes) }
+            #expect(!handled.contains("DataDisclosed"))
+            _ = try await fixture.log.store.append([Events.event("DataDisclosed"), Events.event("DataDisclosed")], to: tenant, metadata: StoreFixture.metadata)
+            var statuses = try await engine.status(of: tenant)
+            #expect(statuses.count == RegisterProjections.all.count)
+            #expect(statuses.allSatisfy { $0.state.position == caughtUp && $0.lagEvents == 0 })
+            #expect(statuses.contains { $0.state.projection == "people" })
+
+            // An event of a type the people projection handles (status only counts; nothing applies it here): that
+            // projection lags by every position it has not passed over, the others do not.
+            _ = try await fixture.log.store.append([Events.event(ConsentWithdrawn.eventType)], to: tenant, metadata: StoreFixture.metadata)
+            let head = try await fixture.log.store.head(of: tenant).position
+            statuses = try await engine.status(of: tenant)
+            for status in statuses {
+                let projection = try #require(RegisterProjections.all.first { $0.name == status.state.projection })
+                let handles = projection.eventTypes.contains(ConsentWithdrawn.eventType)
+                #expect(status.lagEvents == (handles ? head.rawValue - caughtUp.rawValue : 0), "\(status.state.projection)")
+            }
+        }
+    }
+
     /// People v2 that keeps v1's tables and says so: its queries may read a v1 generation while v2 is built.
     struct PeopleV2ReadingV1: Projection {
         let base = PeopleProjection()
